@@ -1,0 +1,4 @@
+"""delta-diff
+"""
+
+__version__ = "0.1"

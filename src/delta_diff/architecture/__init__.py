@@ -1,0 +1,26 @@
+"""The U-Net architecture space: genomes over removable units, pruning with weight inheritance, presets,
+parameter counting and plain-language descriptions. Kedro-free."""
+
+from .describe import describe_removed, describe_structure, describe_unit
+from .presets import PRESETS, preset_genome
+from .prune import count_params, prune
+from .space import ArchitectureSpace, Genome, Unit
+from .structure import ArchitectureError, UNetStructure, load_unet_config, parse_structure, structure_to_config
+
+__all__ = [
+    "PRESETS",
+    "ArchitectureError",
+    "ArchitectureSpace",
+    "Genome",
+    "UNetStructure",
+    "Unit",
+    "count_params",
+    "describe_removed",
+    "describe_structure",
+    "describe_unit",
+    "load_unet_config",
+    "parse_structure",
+    "preset_genome",
+    "prune",
+    "structure_to_config",
+]
