@@ -1,4 +1,5 @@
-"""Project pipelines."""
+"""Project pipelines: every package under ``pipelines/`` that has nodes, by name, and their sum as default."""
+
 from __future__ import annotations
 
 from kedro.framework.project import find_pipelines
@@ -6,11 +7,8 @@ from kedro.pipeline import Pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines.
-
-    Returns:
-        A mapping from pipeline names to ``Pipeline`` objects.
-    """
-    pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(pipelines.values())
+    found = find_pipelines(raise_errors=True)
+    # A pipeline package without nodes yet stays out of the registry, so `--pipelines` names only real work.
+    pipelines = {name: pipeline for name, pipeline in found.items() if pipeline.nodes}
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

@@ -5,6 +5,7 @@ from .describe import describe_removed, describe_structure, describe_unit
 from .presets import PRESETS, preset_genome
 from .prune import count_params, prune
 from .space import ArchitectureSpace, Genome, Unit
+from .summary import genome_report, space_summary
 from .structure import ArchitectureError, UNetStructure, load_unet_config, parse_structure, structure_to_config
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "describe_removed",
     "describe_structure",
     "describe_unit",
+    "genome_report",
+    "space_summary",
     "load_unet_config",
     "parse_structure",
     "preset_genome",

@@ -10,11 +10,10 @@ import argparse
 import json
 import sys
 
-from .describe import describe_removed, describe_structure, describe_unit
 from .presets import PRESETS, preset_genome
-from .prune import count_params
 from .space import ArchitectureSpace
 from .structure import ArchitectureError, load_unet_config
+from .summary import genome_report
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -33,25 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def report(space: ArchitectureSpace, genome, list_units: bool = False) -> dict:
-    genome = space.validate(genome)
-    child_config = space.child_config(genome)
-    params, parent_params = count_params(child_config), count_params(space.parent_config)
-    result = {
-        "params": params,
-        "teacher_params": parent_params,
-        "reduction": round(1 - params / parent_params, 4),
-        "genome": space.to_string(genome),
-        "removed_units": space.removed_keys(genome),
-        "removed": describe_removed(space, genome),
-        "kept": describe_structure(space.derive(genome).structure),
-        "space_size": space.count(),
-    }
-    if list_units:
-        result["units"] = {u.key: describe_unit(space, u) for u in space.units}
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -62,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             genome = space.parse(args.genome)
         else:
             genome = space.empty()
-        result = report(space, genome, args.list_units)
+        result = genome_report(space, genome, args.list_units)
         if args.output_config:
             with open(args.output_config, "w") as handle:
                 json.dump(space.child_config(genome), handle, indent=2)

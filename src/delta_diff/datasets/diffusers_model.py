@@ -1,0 +1,108 @@
+"""A versioned Kedro dataset for diffusers model or pipeline folders (``save_pretrained`` / ``from_pretrained``).
+
+Catalog entry::
+
+    teacher_unet:
+      type: delta_diff.datasets.DiffusersModelDataset
+      filepath: data/06_models/teacher_unet
+      model_class: diffusers.UNet2DConditionModel   # or diffusers.StableDiffusionPipeline, ...
+      versioned: true
+
+Versions live in ``<filepath>/<version>/<name>/`` like every Kedro versioned dataset, so
+``kedro run --load-versions teacher_unet:2026-11-26T10.00.00.000Z`` pins one. Weights are written and read as
+safetensors only (no pickle). A save goes to a hidden sibling folder first and is renamed into place when
+complete, so an interrupted save never leaves a folder that a later load would pick up as the latest version.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+
+
+def _import_class(dotted: str) -> type:
+    module_name, _, class_name = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise DatasetError(
+            f"model_class {dotted!r} cannot be imported ({error}); give a dotted path such as "
+            "'diffusers.UNet2DConditionModel'"
+        ) from None
+
+
+def check_safetensors_folder(path: Path) -> None:
+    """Raise a ``DatasetError`` naming ``path`` unless it is a model folder with config and safetensors weights."""
+    if not path.is_dir():
+        raise DatasetError(f"model folder {path} does not exist; run the node that writes it or fix the path")
+    has_config = (path / "config.json").is_file() or (path / "model_index.json").is_file()
+    if not has_config:
+        raise DatasetError(
+            f"{path} holds neither config.json nor model_index.json; it is not a save_pretrained folder"
+        )
+    if not any(path.rglob("*.safetensors")):
+        pickled = sorted(p.name for p in path.rglob("*.bin")) + sorted(p.name for p in path.rglob("*.ckpt"))
+        hint = f" (it has pickled weights {pickled[:3]}: convert them with save_pretrained(safe_serialization=True))" if pickled else ""
+        raise DatasetError(f"{path} holds no .safetensors weights{hint}; only safetensors are loaded")
+
+
+class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
+    """Save and load a diffusers ``ModelMixin`` or ``DiffusionPipeline`` as a ``save_pretrained`` folder."""
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        model_class: str = "diffusers.UNet2DConditionModel",
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(filepath=PurePosixPath(Path(filepath).as_posix()), version=version)
+        self._model_class_path = model_class
+        self._model_class = _import_class(model_class)
+        self._load_args = {"use_safetensors": True, "local_files_only": True, **(load_args or {})}
+        if self._load_args["use_safetensors"] is not True:
+            raise DatasetError(f"{filepath}: load_args.use_safetensors must stay true (pickled weights are unsafe)")
+        self._save_args = {**(save_args or {}), "safe_serialization": True}
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        path = Path(self._get_load_path())
+        check_safetensors_folder(path)
+        return self._model_class.from_pretrained(str(path), **self._load_args)
+
+    def save(self, data: Any) -> None:
+        if not hasattr(data, "save_pretrained"):
+            raise DatasetError(
+                f"{self._filepath}: expected a diffusers model or pipeline with save_pretrained, got {type(data).__name__}"
+            )
+        final = Path(self._get_save_path())
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
+        previous = final.with_name(f".{final.name}.previous-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            data.save_pretrained(str(partial), **self._save_args)
+            if final.exists():  # unversioned re-save: swap folders so a complete one is always in place
+                os.replace(final, previous)
+            os.replace(partial, final)  # atomic on one filesystem: the folder appears complete or not at all
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(previous, ignore_errors=True)
+
+    def _exists(self) -> bool:
+        try:
+            path = Path(self._get_load_path())
+        except DatasetError:
+            return False
+        return path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "model_class": self._model_class_path, "version": self._version}

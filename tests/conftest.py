@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny SD-family U-Net configs (built here, never downloaded) and the shipped SD v1.4 config."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SD_V1_4_CONFIG = PROJECT_ROOT / "data" / "01_raw" / "sd_v1_4_unet_config.json"
+
+
+def tiny_unet_config(**overrides) -> dict:
+    """SD v1's block structure (CrossAttnDown x3 + Down, mid, Up + CrossAttnUp x3, 2 layers) at toy width."""
+    config = dict(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=[16, 32, 32, 32],
+        layers_per_block=2,
+        down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+        up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    return tiny_unet_config()
+
+
+@pytest.fixture
+def tiny_unet():
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    return UNet2DConditionModel(**tiny_unet_config()).eval()
+
+
+@pytest.fixture
+def unet_inputs():
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    sample = torch.randn(2, 4, 8, 8, generator=generator)
+    text = torch.randn(2, 5, 16, generator=generator)
+    return sample, torch.tensor([10, 700]), text
+
+
+@pytest.fixture(scope="session")
+def sd_v1_4_config() -> dict:
+    return json.loads(SD_V1_4_CONFIG.read_text())
+
+
+@pytest.fixture(scope="session")
+def sd_v2_config(sd_v1_4_config) -> dict:
+    """SD v2.x's U-Net differs from v1's in config only: per-block head dims, 1024-d text, linear projections."""
+    config = dict(sd_v1_4_config)
+    config.update(
+        attention_head_dim=[5, 10, 20, 20],
+        cross_attention_dim=1024,
+        use_linear_projection=True,
+        upcast_attention=False,
+        sample_size=96,
+    )
+    return config

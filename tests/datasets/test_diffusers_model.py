@@ -1,0 +1,97 @@
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from kedro.io import DataCatalog
+from kedro.io.core import DatasetError, Version
+
+from delta_diff.datasets import DiffusersModelDataset
+
+from tests.conftest import tiny_unet_config
+
+
+def tiny_model(seed: int) -> UNet2DConditionModel:
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**tiny_unet_config(layers_per_block=1))
+
+
+def first_weight(model) -> torch.Tensor:
+    return model.conv_in.weight.detach()
+
+
+def test_versions_are_kept_and_latest_is_loaded(tmp_path):
+    path = str(tmp_path / "unet")
+    first, second = tiny_model(0), tiny_model(1)
+    DiffusersModelDataset(filepath=path, version=Version(None, None)).save(first)
+    time.sleep(0.01)  # versions are millisecond timestamps
+    DiffusersModelDataset(filepath=path, version=Version(None, None)).save(second)
+
+    dataset = DiffusersModelDataset(filepath=path, version=Version(None, None))
+    versions = dataset.list_versions(full_path=False)
+    assert len(versions) == 2
+    assert torch.equal(first_weight(dataset.load()), first_weight(second))
+
+    pinned = DiffusersModelDataset(filepath=path, version=Version(versions[-1], None)).load()
+    assert torch.equal(first_weight(pinned), first_weight(first))
+    assert list((tmp_path / "unet" / versions[0] / "unet").glob("*.safetensors"))
+
+
+def test_catalog_load_versions_pins_a_version(tmp_path):
+    config = {
+        "student_unet": {
+            "type": "delta_diff.datasets.DiffusersModelDataset",
+            "filepath": str(tmp_path / "student_unet"),
+            "versioned": True,
+        }
+    }
+    DataCatalog.from_config(config).save("student_unet", tiny_model(0))
+    time.sleep(0.01)
+    DataCatalog.from_config(config).save("student_unet", tiny_model(1))
+    oldest = DataCatalog.from_config(config)["student_unet"].list_versions(full_path=False)[-1]
+    pinned = DataCatalog.from_config(config, load_versions={"student_unet": oldest}).load("student_unet")
+    assert torch.equal(first_weight(pinned), first_weight(tiny_model(0)))
+
+
+def test_unversioned_resave_replaces_the_folder(tmp_path):
+    dataset = DiffusersModelDataset(filepath=str(tmp_path / "unet"))
+    dataset.save(tiny_model(0))
+    dataset.save(tiny_model(1))
+    assert torch.equal(first_weight(dataset.load()), first_weight(tiny_model(1)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unet"]
+
+
+def test_failed_save_leaves_no_version_behind(tmp_path, monkeypatch):
+    model = tiny_model(0)
+
+    def crash(self, save_directory, **kwargs):  # writes half a folder, then dies
+        Path(save_directory).mkdir(parents=True)
+        (Path(save_directory) / "config.json").write_text("{}")
+        raise KeyboardInterrupt("interrupted mid-save")
+
+    monkeypatch.setattr(UNet2DConditionModel, "save_pretrained", crash)
+    dataset = DiffusersModelDataset(filepath=str(tmp_path / "unet"), version=Version(None, None))
+    with pytest.raises(KeyboardInterrupt):
+        dataset.save(model)
+    leftovers = [p for p in (tmp_path / "unet").rglob("*") if p.is_dir() and not p.name[0].isdigit()]
+    assert leftovers == []
+    assert not DiffusersModelDataset(filepath=str(tmp_path / "unet"), version=Version(None, None)).exists()
+
+
+def test_folder_without_safetensors_is_refused(tmp_path):
+    folder = tmp_path / "unet"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "diffusion_pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(DatasetError, match=r"no \.safetensors weights.*diffusion_pytorch_model\.bin"):
+        DiffusersModelDataset(filepath=str(folder)).load()
+
+
+def test_missing_folder_and_bad_class_are_named(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        DiffusersModelDataset(filepath=str(tmp_path / "nothing")).load()
+    with pytest.raises(DatasetError, match="diffusers.NoSuchModel"):
+        DiffusersModelDataset(filepath=str(tmp_path / "x"), model_class="diffusers.NoSuchModel")
+    with pytest.raises(DatasetError, match="use_safetensors"):
+        DiffusersModelDataset(filepath=str(tmp_path / "x"), load_args={"use_safetensors": False})
