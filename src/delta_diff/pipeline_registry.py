@@ -6,9 +6,13 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 
+NOT_IN_DEFAULT = ("teacher",)
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     found = find_pipelines(raise_errors=True)
     # A pipeline package without nodes yet stays out of the registry, so `--pipelines` names only real work.
     pipelines = {name: pipeline for name, pipeline in found.items() if pipeline.nodes}
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    # The teacher is trained once and shipped; the default run starts from it.
+    pipelines["__default__"] = sum((p for name, p in pipelines.items() if name not in NOT_IN_DEFAULT), Pipeline([]))
     return pipelines

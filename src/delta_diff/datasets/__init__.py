@@ -1,5 +1,7 @@
 """Custom Kedro datasets (the only part of the library that imports Kedro besides ``pipelines/``)."""
 
 from .diffusers_model import DiffusersModelDataset
+from .image_folder import ImageFolderDataset
+from .safetensors_file import SafetensorsDataset
 
-__all__ = ["DiffusersModelDataset"]
+__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "SafetensorsDataset"]

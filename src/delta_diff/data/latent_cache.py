@@ -1,0 +1,65 @@
+"""What every training step would otherwise recompute: VAE posterior statistics of each image and the text
+encoder's hidden states for each caption (the text encoder is frozen in SD and BK-SDM distillation alike)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding")
+
+
+def pil_batch_to_pixels(images: list[Image.Image], resolution: int) -> torch.Tensor:
+    """RGB images resized (shorter side) and centre-cropped to ``resolution``, as N x 3 x H x W in [-1, 1]."""
+    arrays = []
+    for image in images:
+        image = image.convert("RGB")
+        if image.size != (resolution, resolution):
+            scale = resolution / min(image.size)
+            image = image.resize((max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale))),
+                                 Image.BICUBIC)
+            left, top = (image.width - resolution) // 2, (image.height - resolution) // 2
+            image = image.crop((left, top, left + resolution, top + resolution))
+        arrays.append(np.asarray(image, dtype=np.float32))
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+@torch.no_grad()
+def encode_latents(vae, pixels: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std of every image, scaled by the VAE's scaling factor (what the U-Net sees)."""
+    scale = float(vae.config.scaling_factor)
+    means, stds = [], []
+    for chunk in pixels.split(batch_size):
+        posterior = vae.encode(chunk.to(vae.device, vae.dtype)).latent_dist
+        means.append(posterior.mean.float().cpu() * scale)
+        stds.append(posterior.std.float().cpu() * scale)
+    return torch.cat(means), torch.cat(stds)
+
+
+@torch.no_grad()
+def encode_prompts(tokenizer, text_encoder, prompts: list[str], batch_size: int = 512) -> torch.Tensor:
+    """Text-encoder hidden states as SD feeds them to the U-Net (padded/truncated to the tokenizer's length)."""
+    outputs = []
+    for start in range(0, len(prompts), batch_size):
+        ids = tokenizer(prompts[start: start + batch_size], padding="max_length", truncation=True,
+                        max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+        outputs.append(text_encoder(ids.to(text_encoder.device))[0].float().cpu())
+    return torch.cat(outputs)
+
+
+def build_training_cache(folder, pipeline, resolution: int, batch_size: int = 256, show_progress: bool = True) -> dict[str, torch.Tensor]:
+    """Latent statistics and text embeddings for every image/caption of an image folder."""
+    means, stds = [], []
+    for start in tqdm(range(0, len(folder), batch_size), desc="caching latents", disable=not show_progress):
+        images = [folder.load_image(i) for i in range(start, min(len(folder), start + batch_size))]
+        mean, std = encode_latents(pipeline.vae, pil_batch_to_pixels(images, resolution), batch_size)
+        means.append(mean)
+        stds.append(std)
+    return {
+        "latent_mean": torch.cat(means).contiguous(),
+        "latent_std": torch.cat(stds).contiguous(),
+        "text_embeddings": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, folder.captions).contiguous(),
+        "empty_text_embedding": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, [""]).contiguous(),
+    }

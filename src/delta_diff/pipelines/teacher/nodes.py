@@ -1,0 +1,181 @@
+"""Thin nodes of the ``teacher`` pipeline; the training itself lives in ``delta_diff.world`` and ``scoring``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from delta_diff.data.image_folder import ImageFolder, ImageFolderContent
+from delta_diff.data.latent_cache import encode_latents, encode_prompts
+from delta_diff.scoring import WorldScorer
+from delta_diff.scoring.train_world_scorer import (
+    ScorerTrainingConfig,
+    attribute_accuracy,
+    labels_from_metadata,
+    train_attribute_classifier,
+)
+from delta_diff.tracking import mlflow_metrics_logger
+from delta_diff.world import ATTRIBUTES, WorldSpec, make_prompt_set, make_world_images, parse_caption
+from delta_diff.world.components import (
+    TextEncoderConfig,
+    TokenizerConfig,
+    UNetConfig,
+    VAEConfig,
+    assemble_pipeline,
+    build_text_encoder,
+    train_tokenizer,
+)
+from delta_diff.world.sampling import generate_images, image_grid
+from delta_diff.world.train_unet import UNetTrainingConfig, train_text_conditional_unet
+from delta_diff.world.train_vae import VAETrainingConfig, images_to_tensor, reconstruction_mse, train_vae
+
+logger = logging.getLogger(__name__)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldImagesParams(_Strict):
+    n_images: int = 20000
+    seed: int = 0
+
+
+class VAEParams(_Strict):
+    model: VAEConfig = VAEConfig()
+    training: VAETrainingConfig = VAETrainingConfig()
+    checkpoint_dir: str | None = None
+
+
+class UNetParams(_Strict):
+    model: UNetConfig = UNetConfig()
+    training: UNetTrainingConfig = UNetTrainingConfig()
+    checkpoint_dir: str | None = None
+
+
+class ScorerParams(_Strict):
+    training: ScorerTrainingConfig = ScorerTrainingConfig()
+    train_on_reconstructions: bool = True
+
+
+class CompetenceParams(_Strict):
+    n_prompts: int = 96
+    steps: int = 25
+    guidance_scale: float = 4.0
+    seed: int = 1000
+    n_scorer_images: int = 1000
+    grid_images: int = 32
+    min_shape_accuracy: float = 0.8
+    min_colour_accuracy: float = 0.8
+    min_scorer_accuracy: float = 0.95
+
+
+def _pixels(folder: ImageFolder) -> torch.Tensor:
+    return images_to_tensor([folder.load_image(i) for i in range(len(folder))])
+
+
+def make_world_training_images(world: WorldSpec, params: WorldImagesParams) -> ImageFolderContent:
+    images, metadata = make_world_images(world, "train", params.n_images, params.seed)
+    return ImageFolderContent(images=images, metadata=metadata)
+
+
+def fit_tokenizer(train_images: ImageFolder, config: TokenizerConfig):
+    tokenizer = train_tokenizer(train_images.captions, config)
+    logger.info("tokenizer: %d tokens, max length %d", len(tokenizer), tokenizer.model_max_length)
+    return tokenizer
+
+
+def make_text_encoder(tokenizer, config: TextEncoderConfig):
+    return build_text_encoder(tokenizer, config)
+
+
+def fit_vae(train_images: ImageFolder, params: VAEParams):
+    pixels = _pixels(train_images)
+    vae, _ = train_vae(pixels, params.model, params.training, params.checkpoint_dir, mlflow_metrics_logger())
+    mse = reconstruction_mse(vae, pixels[:2048])
+    logger.info("VAE reconstruction MSE %.4f, latent scaling factor %.4f", mse, vae.config.scaling_factor)
+    _log({"vae.reconstruction_mse": mse, "vae.scaling_factor": vae.config.scaling_factor})
+    return vae
+
+
+def fit_world_scorer(train_images: ImageFolder, vae, world: WorldSpec, params: ScorerParams):
+    pixels = _pixels(train_images)
+    vocabulary = {a: world.values(a) for a in ATTRIBUTES}
+    labels = labels_from_metadata(train_images.metadata, vocabulary)
+    reconstructions = None
+    if params.train_on_reconstructions:
+        with torch.no_grad():
+            reconstructions = torch.cat([vae.decode(vae.encode(c).latent_dist.mean).sample.clamp(-1, 1)
+                                         for c in pixels.split(256)])
+    classifier, _ = train_attribute_classifier(pixels, reconstructions, labels, vocabulary, params.training,
+                                               mlflow_metrics_logger())
+    return classifier
+
+
+def fit_unet(train_images: ImageFolder, vae, tokenizer, text_encoder, params: UNetParams):
+    latent_mean, latent_std = encode_latents(vae, _pixels(train_images))
+    text = encode_prompts(tokenizer, text_encoder, train_images.captions)
+    empty = encode_prompts(tokenizer, text_encoder, [""])
+    unet, _ = train_text_conditional_unet(latent_mean, latent_std, text, empty, params.model, params.training,
+                                          params.checkpoint_dir, mlflow_metrics_logger())
+    return unet
+
+
+def assemble_teacher(tokenizer, text_encoder, vae, unet):
+    return assemble_pipeline(tokenizer, text_encoder, vae, unet)
+
+
+def check_teacher_competence(teacher, classifier, world: WorldSpec, params: CompetenceParams):
+    """Teacher images for held-out prompts, judged by the scorer; the scorer itself judged on real held-out
+    images and on their VAE reconstructions. ``passed`` says whether the thresholds hold; a failure is logged
+    as an error (nothing downstream means anything with an incompetent teacher)."""
+    scorer = WorldScorer(classifier, lambda prompt: parse_caption(prompt, world))
+    prompts = make_prompt_set(world, "eval", params.n_prompts, params.seed)
+    images = generate_images(teacher, list(prompts.text), list(prompts.seed), params.steps, params.guidance_scale)
+    teacher_result = scorer.score(images, list(prompts.text))
+
+    real_images, real_meta = make_world_images(world, "eval", params.n_scorer_images, params.seed)
+    pixels = images_to_tensor(real_images)
+    labels = labels_from_metadata(real_meta, {a: world.values(a) for a in ATTRIBUTES})
+    vae = teacher.vae
+    with torch.no_grad():
+        decoded = torch.cat([vae.decode(vae.encode(c).latent_dist.mean).sample.clamp(-1, 1) for c in pixels.split(256)])
+    real_acc, recon_acc = attribute_accuracy(classifier, pixels, labels), attribute_accuracy(classifier, decoded, labels)
+
+    report = {
+        "teacher_on_held_out_prompts": teacher_result.summary,
+        "scorer_on_real_held_out_images": real_acc,
+        "scorer_on_vae_reconstructions": recon_acc,
+        "sampling": {"steps": params.steps, "guidance_scale": params.guidance_scale, "n_prompts": params.n_prompts,
+                     "seeds": f"{params.seed}..{params.seed + params.n_prompts - 1}"},
+        "chance": {a: 1 / len(world.values(a)) for a in ATTRIBUTES},
+    }
+    _log({f"competence.teacher.{k}": v for k, v in teacher_result.summary.items()})
+    _log({f"competence.scorer_real.{k}": v for k, v in real_acc.items()})
+    failures = []
+    if teacher_result.summary["shape_accuracy"] < params.min_shape_accuracy:
+        failures.append(f"shape {teacher_result.summary['shape_accuracy']:.2f} < {params.min_shape_accuracy}")
+    if teacher_result.summary["colour_accuracy"] < params.min_colour_accuracy:
+        failures.append(f"colour {teacher_result.summary['colour_accuracy']:.2f} < {params.min_colour_accuracy}")
+    worst_scorer = min(real_acc.values())
+    if worst_scorer < params.min_scorer_accuracy:
+        failures.append(f"scorer {worst_scorer:.3f} < {params.min_scorer_accuracy} on real images")
+    report["passed"] = not failures
+    report["failures"] = failures
+    for line in (f"{k}: {v:.3f}" for k, v in teacher_result.summary.items()):
+        logger.info("teacher on held-out prompts, %s", line)
+    n = params.grid_images
+    grid = image_grid(images[:n], list(prompts.text[:n]))
+    if failures:
+        logger.error("teacher is not competent: %s", "; ".join(failures))
+    return report, grid
+
+
+def _log(metrics: dict[str, Any]) -> None:
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})

@@ -1,0 +1,18 @@
+"""MLflow glue for nodes: a metrics callback for the Kedro-free trainers, active only inside a tracked run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def mlflow_metrics_logger() -> Callable[[dict[str, float], int], None] | None:
+    """``mlflow.log_metrics`` when kedro-mlflow has opened a run, else None (tests, plain library use)."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return None
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    return log

@@ -1,0 +1,17 @@
+"""The embedded offline world: synthetic captioned images, a tiny SD-family pipeline trained on them, its scorer."""
+
+from .generate import make_prompt_set, make_world_images, sample_scenes
+from .render import render_scene
+from .spec import ATTRIBUTES, Scene, WorldSpec, caption, parse_caption
+
+__all__ = [
+    "ATTRIBUTES",
+    "Scene",
+    "WorldSpec",
+    "caption",
+    "make_prompt_set",
+    "make_world_images",
+    "parse_caption",
+    "render_scene",
+    "sample_scenes",
+]

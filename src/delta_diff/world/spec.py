@@ -1,0 +1,125 @@
+"""The synthetic captioned-image world: which attributes exist, how captions are written and read back.
+
+One object per image, described by five attributes (shape, colour, size, position, background), so a prompt such
+as "a small red circle at the top left on a blue background" has several parts that cross-attention must put in
+the right place. Whole attribute combinations are held out for evaluation, so the teacher is judged on prompts it
+never saw in training.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+ATTRIBUTES = ("shape", "colour", "size", "position", "background")
+
+# Caption templates; every one names all five attributes so captions stay parseable (the scorer reads prompts).
+TEMPLATES = (
+    "a {size} {colour} {shape} {position} on a {background} background",
+    "a {size} {colour} {shape} on a {background} background, {position}",
+    "{background} background with a {size} {colour} {shape} {position}",
+)
+
+POSITION_PHRASES = {
+    "top left": "at the top left",
+    "top right": "at the top right",
+    "bottom left": "at the bottom left",
+    "bottom right": "at the bottom right",
+    "center": "in the center",
+}
+
+
+class WorldSpec(BaseModel):
+    """The world's vocabulary and image size; part of the teacher's configuration (``params:world``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    image_size: int = 32
+    shapes: tuple[str, ...] = ("circle", "square", "triangle")
+    colours: dict[str, tuple[int, int, int]] = {
+        "red": (220, 40, 40),
+        "green": (40, 180, 60),
+        "blue": (40, 80, 230),
+        "yellow": (240, 220, 40),
+    }
+    sizes: dict[str, float] = {"small": 0.32, "large": 0.52}  # object width as a fraction of the image
+    positions: tuple[str, ...] = tuple(POSITION_PHRASES)
+    backgrounds: dict[str, tuple[int, int, int]] = {
+        "white": (245, 245, 245),
+        "black": (15, 15, 15),
+        "gray": (128, 128, 128),
+        "purple": (120, 50, 150),
+    }
+    held_out_fraction: float = 0.1  # share of full attribute combinations kept for evaluation only
+    split_seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> WorldSpec:
+        unknown = [p for p in self.positions if p not in POSITION_PHRASES]
+        if unknown:
+            raise ValueError(f"positions {unknown} are not drawable; choose from {list(POSITION_PHRASES)}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size {self.image_size} is too small to draw shapes (>= 16)")
+        if not 0 <= self.held_out_fraction < 1:
+            raise ValueError(f"held_out_fraction {self.held_out_fraction} must be in [0, 1)")
+        words = [*self.shapes, *self.colours, *self.sizes, *self.backgrounds]
+        if len(set(words)) != len(words):
+            raise ValueError("shape, colour, size and background words must all differ (captions are parsed back)")
+        return self
+
+    def values(self, attribute: str) -> list[str]:
+        return list({"shape": self.shapes, "colour": self.colours, "size": self.sizes,
+                     "position": self.positions, "background": self.backgrounds}[attribute])
+
+    def combinations(self) -> list[tuple[str, ...]]:
+        return list(itertools.product(*(self.values(a) for a in ATTRIBUTES)))
+
+    def split(self) -> dict[str, list[tuple[str, ...]]]:
+        """Train / held-out evaluation combinations, fixed by ``split_seed``. Every single attribute value still
+        occurs in training; only their combinations are new at evaluation."""
+        combos = self.combinations()
+        rng = random.Random(self.split_seed)
+        rng.shuffle(combos)
+        n_eval = int(round(len(combos) * self.held_out_fraction))
+        return {"eval": sorted(combos[:n_eval]), "train": sorted(combos[n_eval:])}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One image's attributes plus the jitter that makes images of the same combination differ."""
+
+    shape: str
+    colour: str
+    size: str
+    position: str
+    background: str
+    jitter: tuple[float, float] = (0.0, 0.0)  # offset as a fraction of the image
+    scale: float = 1.0
+    rotation: float = 0.0  # degrees, triangles and squares only
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def attributes(self) -> dict[str, str]:
+        return {a: getattr(self, a) for a in ATTRIBUTES}
+
+
+def caption(scene: Scene, template: int = 0) -> str:
+    values = scene.attributes()
+    values["position"] = POSITION_PHRASES[scene.position]
+    return TEMPLATES[template % len(TEMPLATES)].format(**values)
+
+
+def parse_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
+    """Read the attributes a prompt asks for (None where it names none or several), whatever the template."""
+    words = re.findall(r"[a-z]+", text.lower())
+    found: dict[str, str | None] = {}
+    for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
+        hits = {w for w in words if w in vocabulary}
+        found[attribute] = hits.pop() if len(hits) == 1 else None
+    backgrounds = re.findall(r"([a-z]+) background", text.lower())
+    found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
+    positions = [p for p, phrase in POSITION_PHRASES.items() if phrase in text.lower() and p in spec.positions]
+    found["position"] = positions[0] if len(positions) == 1 else None
+    return found
