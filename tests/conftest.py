@@ -73,3 +73,45 @@ def sd_v2_config(sd_v1_4_config) -> dict:
         sample_size=96,
     )
     return config
+
+
+SHIPPED_MODELS = ("embedded_teacher", "world_scorer")
+
+
+@pytest.fixture
+def kedro_project(tmp_path, monkeypatch) -> Path:
+    """A throw-away copy of the project's config and shipped inputs (models linked read-only), so test runs
+    never write into the work tree."""
+    import shutil
+
+    from kedro.framework.startup import bootstrap_project
+
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()  # the package itself is imported from the installed project
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    # mlflow caches one store per URI string, so a relative sqlite URI would keep pointing at the first test's
+    # project in this process; each copy gets its own absolute one.
+    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
+    mlflow_yml.write_text(mlflow_yml.read_text().replace("sqlite:///mlflow.db", f"sqlite:///{root}/mlflow.db"))
+    (root / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(SD_V1_4_CONFIG, root / "data" / "01_raw")
+    (root / "data" / "06_models").mkdir()
+    for name in SHIPPED_MODELS:
+        (root / "data" / "06_models" / name).symlink_to(PROJECT_ROOT / "data" / "06_models" / name)
+    monkeypatch.chdir(root)
+    bootstrap_project(root)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_run_leaks_between_tests():
+    """kedro-mlflow keeps a run open when a session fails before its pipeline starts; in one test process that
+    run would swallow the next session's logging (a CLI run is a process of its own, so users never see it)."""
+    yield
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()

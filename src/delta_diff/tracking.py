@@ -16,3 +16,11 @@ def mlflow_metrics_logger() -> Callable[[dict[str, float], int], None] | None:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
     return log
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log to the active MLflow run, if any (nodes call this; outside ``kedro run`` it does nothing)."""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)

@@ -95,3 +95,10 @@ def test_missing_folder_and_bad_class_are_named(tmp_path):
         DiffusersModelDataset(filepath=str(tmp_path / "x"), model_class="diffusers.NoSuchModel")
     with pytest.raises(DatasetError, match="use_safetensors"):
         DiffusersModelDataset(filepath=str(tmp_path / "x"), load_args={"use_safetensors": False})
+
+
+def test_a_unet_folder_is_not_taken_for_a_pipeline(tmp_path):
+    tiny_model(0).save_pretrained(tmp_path / "unet_only")
+    dataset = DiffusersModelDataset(filepath=str(tmp_path / "unet_only"), model_class="diffusers.StableDiffusionPipeline")
+    with pytest.raises(DatasetError, match="not a pipeline folder"):
+        dataset.load()

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding")
+CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding", "input_ids")
 
 
 def pil_batch_to_pixels(images: list[Image.Image], resolution: int) -> torch.Tensor:
@@ -62,4 +62,7 @@ def build_training_cache(folder, pipeline, resolution: int, batch_size: int = 25
         "latent_std": torch.cat(stds).contiguous(),
         "text_embeddings": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, folder.captions).contiguous(),
         "empty_text_embedding": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, [""]).contiguous(),
+        # token ids let later steps tell word tokens from start/end/padding (cross-attention maps per word)
+        "input_ids": pipeline.tokenizer(folder.captions, padding="max_length", truncation=True,
+                                        max_length=pipeline.tokenizer.model_max_length, return_tensors="pt").input_ids,
     }

@@ -36,10 +36,16 @@ def _import_class(dotted: str) -> type:
         ) from None
 
 
-def check_safetensors_folder(path: Path) -> None:
-    """Raise a ``DatasetError`` naming ``path`` unless it is a model folder with config and safetensors weights."""
+def check_safetensors_folder(path: Path, pipeline: bool = False) -> None:
+    """Raise a ``DatasetError`` naming ``path`` unless it is a model (or, with ``pipeline``, a pipeline) folder
+    with its config and safetensors weights."""
     if not path.is_dir():
         raise DatasetError(f"model folder {path} does not exist; run the node that writes it or fix the path")
+    if pipeline and not (path / "model_index.json").is_file():
+        raise DatasetError(
+            f"{path} is not a pipeline folder (no model_index.json); point it at a folder written by "
+            "StableDiffusionPipeline.save_pretrained (with unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+        )
     has_config = (path / "config.json").is_file() or (path / "model_index.json").is_file()
     if not has_config:
         raise DatasetError(
@@ -75,7 +81,9 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
 
     def load(self) -> Any:
         path = Path(self._get_load_path())
-        check_safetensors_folder(path)
+        from diffusers import DiffusionPipeline
+
+        check_safetensors_folder(path, pipeline=issubclass(self._model_class, DiffusionPipeline))
         return self._model_class.from_pretrained(str(path), **self._load_args)
 
     def save(self, data: Any) -> None:

@@ -66,7 +66,7 @@ class TrainingCheckpoints:
                 model.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
             states = {n: torch.load(folder / f"{n}.state.pt", weights_only=True) for n in state_names}
             meta = json.loads((folder / "meta.json").read_text())
-        except (OSError, RuntimeError, KeyError, ValueError) as error:
+        except Exception as error:  # safetensors, pickle and OS errors all mean the same: unusable checkpoint
             raise CheckpointError(
                 f"checkpoint {folder} cannot be resumed from ({error}); delete it to restart from the one before"
             ) from None

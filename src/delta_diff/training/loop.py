@@ -66,6 +66,13 @@ def train(
                     disable=not show_progress, mininterval=2.0)
     for step in progress:
         loss, metrics = run.loss_fn(run.sampler.next())
+        if not torch.isfinite(loss):
+            last = checkpoints.latest() if checkpoints is not None else None
+            raise FloatingPointError(
+                f"{run.name}: loss became {float(loss)} at step {step + 1}; stopped without saving. "
+                + (f"The last good checkpoint is step {last} in {checkpoints.directory}." if last else "No checkpoint was written.")
+                + " Lower the learning rate or check the inputs."
+            )
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, run.max_grad_norm)

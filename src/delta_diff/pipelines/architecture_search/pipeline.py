@@ -1,12 +1,44 @@
-"""``architecture_search``: for now, the parent's architecture space and the BK-SDM presets in it."""
+"""``architecture_search``: the parent's space report, and one namespaced search stage (DESIGN.md §1 steps 1-4).
+
+``search_stage(namespace, parent)`` is the template every stage of the path reuses: proxies -> surrogate
+training data (short real distillations) -> XGBoost surrogate -> pymoo GA -> the chosen, pruned candidate.
+Here it runs as ``stage_1`` from the shipped teacher (``kedro run --pipelines architecture_search``).
+"""
 
 from kedro.pipeline import Node, Pipeline
 
+from . import search_nodes
 from .nodes import report_architecture_space
+
+SHARED_INPUTS = ("prompt_sets", "training_cache", "world_scorer")
+SHARED_PARAMETERS = {"params:world", "params:architecture_search.search"}
+
+
+def search_stage(namespace: str, parent: str) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(search_nodes.prepare_search,
+                 ["parent", "prompt_sets", "training_cache", "world_scorer", "params:world",
+                  "params:architecture_search.search"],
+                 "search_context", name="prepare_search"),
+            Node(search_nodes.build_surrogate_training_data,
+                 ["search_context", "training_cache", "params:architecture_search.search"],
+                 "surrogate_training_data", name="build_surrogate_training_data"),
+            Node(search_nodes.fit_search_surrogate, ["surrogate_training_data", "params:architecture_search.search"],
+                 ["surrogate", "surrogate_report", "surrogate_fit_plot"], name="fit_search_surrogate"),
+            Node(search_nodes.search_architecture,
+                 ["search_context", "surrogate", "params:architecture_search.search"],
+                 ["chosen_architecture", "search_history", "search_convergence_plot", "search_population_plot"],
+                 name="search_architecture"),
+            Node(search_nodes.prune_chosen, ["parent", "chosen_architecture"], "candidate_unet", name="prune_chosen"),
+        ]
+    )
+    return Pipeline(template, namespace=namespace, inputs={"parent": parent, **{i: i for i in SHARED_INPUTS}},
+                    parameters=SHARED_PARAMETERS)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    report = Pipeline(
         [
             Node(
                 report_architecture_space,
@@ -16,3 +48,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
+    return report + search_stage("stage_1", parent="embedded_teacher")

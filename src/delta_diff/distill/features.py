@@ -1,0 +1,63 @@
+"""Which student stage imitates which parent stage, and hooks that collect their outputs (BK-SDM feature KD).
+
+A student pruned from its parent keeps its levels in order; removing the innermost stage(s) removes the first up
+blocks. So student ``down_blocks[i]`` pairs with parent ``down_blocks[i]`` and student ``up_blocks[i]`` with parent
+``up_blocks[i + removed_levels]`` (BK-SDM-Tiny: student up 0..2 <- teacher up 1..3). The mid block pairs with the
+mid block when both have one. Hooks go on the unwrapped model (DDP prefixes ``module.``; BK-SDM issue #10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+def stage_pairs(student, parent) -> list[tuple[str, str]]:
+    """(student module name, parent module name) for every stage whose output is matched."""
+    n_student, n_parent = len(student.down_blocks), len(parent.down_blocks)
+    if n_student > n_parent:
+        raise ValueError(f"student has {n_student} levels, its parent only {n_parent}: not a sub-architecture")
+    removed = n_parent - n_student
+    pairs = [(f"down_blocks.{i}", f"down_blocks.{i}") for i in range(n_student)]
+    if student.mid_block is not None and parent.mid_block is not None:
+        pairs.append(("mid_block", "mid_block"))
+    pairs += [(f"up_blocks.{i}", f"up_blocks.{i + removed}") for i in range(n_student)]
+    for student_name, parent_name in pairs:
+        s_channels = _out_channels(student.get_submodule(student_name))
+        p_channels = _out_channels(parent.get_submodule(parent_name))
+        if s_channels != p_channels:
+            raise ValueError(
+                f"student {student_name} outputs {s_channels} channels but parent {parent_name} {p_channels}: "
+                "the student is not a sub-architecture of this parent"
+            )
+    return pairs
+
+
+def _out_channels(block) -> int:
+    return block.resnets[-1].out_channels
+
+
+def unwrap(model):
+    """The model under DDP/accelerate wrappers (their ``.module``), where the hooked names are the plain ones."""
+    while hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+@contextmanager
+def collect_outputs(model, names: list[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Within the block, each forward pass of ``model`` fills the yielded dict with the named modules' outputs."""
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    model = unwrap(model)
+    for name in names:
+        def hook(module, inputs, output, name=name):
+            outputs[name] = output[0] if isinstance(output, tuple) else output
+        handles.append(model.get_submodule(name).register_forward_hook(hook))
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -1,0 +1,44 @@
+"""BK-SDM's distillation loss (Kim et al., 2023, eq. 1-3):
+
+    L = l_task * MSE(eps_S, target) + l_out * MSE(eps_S, eps_T) + l_feat * sum_stages MSE(F_S, F_T)
+
+``target`` is the noise (epsilon prediction) or the velocity (v-prediction schedulers). Optional, off by default:
+feature terms normalised by the parent feature's energy (LAPTOP-Diff), so that no stage dominates by scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    task: float = 1.0
+    output: float = 1.0
+    feature: float = 1.0
+    normalise_features: bool = False
+
+
+def feature_loss(student_features: dict[str, torch.Tensor], parent_features: dict[str, torch.Tensor],
+                 pairs: list[tuple[str, str]], normalise: bool = False) -> torch.Tensor:
+    total = None
+    for student_name, parent_name in pairs:
+        s, p = student_features[student_name].float(), parent_features[parent_name].float()
+        term = F.mse_loss(s, p)
+        if normalise:
+            term = term / p.pow(2).mean().clamp_min(1e-8)
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros(())
+
+
+def distillation_loss(student_pred: torch.Tensor, parent_pred: torch.Tensor, target: torch.Tensor,
+                      student_features: dict[str, torch.Tensor], parent_features: dict[str, torch.Tensor],
+                      pairs: list[tuple[str, str]], weights: LossWeights) -> tuple[torch.Tensor, dict[str, float]]:
+    task = F.mse_loss(student_pred.float(), target.float())
+    output = F.mse_loss(student_pred.float(), parent_pred.float())
+    feature = feature_loss(student_features, parent_features, pairs, weights.normalise_features)
+    total = weights.task * task + weights.output * output + weights.feature * feature
+    return total, {"task": task.item(), "out_kd": output.item(), "feat_kd": float(feature)}

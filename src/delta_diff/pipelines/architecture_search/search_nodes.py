@@ -1,0 +1,176 @@
+"""Thin nodes of one search stage: set up proxies, collect surrogate data, fit the surrogate, search, prune."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from delta_diff.architecture import ArchitectureSpace, count_params, describe_removed, describe_structure, prune
+from delta_diff.distill import DistillConfig, distill_student
+from delta_diff.reporting.search_figures import convergence_figure, population_figure, surrogate_fit_figure
+from delta_diff.scoring import AttributeClassifier, WorldScorer
+from delta_diff.search import (
+    EvolutionConfig,
+    ProxyEvaluator,
+    SurrogateConfig,
+    ThetaSetup,
+    check_budget,
+    collect_surrogate_data,
+    evolve,
+    fit_surrogate,
+    sample_candidates,
+)
+from delta_diff.similarity import probe_from_cache
+from delta_diff.tracking import log_metrics
+from delta_diff.world import WorldSpec, parse_caption
+from delta_diff.world.components import sd_v1_noise_scheduler
+
+logger = logging.getLogger(__name__)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BudgetParams(_Strict):
+    fraction_of_parent: float | None = 0.75
+    params: int | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> BudgetParams:
+        if (self.fraction_of_parent is None) == (self.params is None):
+            raise ValueError("give exactly one of budget.fraction_of_parent and budget.params")
+        if self.fraction_of_parent is not None and not 0 < self.fraction_of_parent < 1:
+            raise ValueError(f"budget.fraction_of_parent {self.fraction_of_parent} must be in (0, 1)")
+        return self
+
+
+class ProbeParams(_Strict):
+    n_prompts: int = 16
+    timesteps: list[int] = [300, 600]
+    seed: int = 0
+
+
+class ThetaParams(_Strict):
+    n_prompts: int = 8
+    steps: int = 10
+    guidance_scale: float = 4.0
+
+
+class SurrogateDataParams(_Strict):
+    n_candidates: int = 10
+    seed: int = 0
+    distillation: DistillConfig = DistillConfig(steps=40, batch_size=32, learning_rate=5e-4, log_every=10)
+
+
+class SearchParams(_Strict):
+    budget: BudgetParams = BudgetParams()
+    probe: ProbeParams = ProbeParams()
+    theta: ThetaParams = ThetaParams()
+    surrogate_data: SurrogateDataParams = SurrogateDataParams()
+    surrogate: SurrogateConfig = SurrogateConfig()
+    evolution: EvolutionConfig = EvolutionConfig()
+
+
+def _budget(space: ArchitectureSpace, params: BudgetParams) -> int:
+    parent = count_params(space.parent_config)
+    budget = params.params if params.params is not None else int(parent * params.fraction_of_parent)
+    check_budget(space, budget)
+    return budget
+
+
+def prepare_search(parent, prompt_sets: dict[str, Any], training_cache, classifier: AttributeClassifier,
+                   world: WorldSpec, params: SearchParams) -> dict[str, Any]:
+    """Everything each candidate is measured against; fails here (seconds) on a bad budget or empty prompts."""
+    space = ArchitectureSpace(dict(parent.unet.config))
+    budget = _budget(space, params.budget)
+    evaluation = prompt_sets.get("eval") or []
+    if not evaluation:
+        raise ValueError("prompt_sets has no eval prompts; rerun data_prep (Theta needs prompts)")
+    chosen = evaluation[: params.theta.n_prompts]
+    tokenizer = parent.tokenizer
+    special = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]
+    probe = probe_from_cache(training_cache, special, params.probe.n_prompts, params.probe.timesteps,
+                             sd_v1_noise_scheduler(), params.probe.seed)
+    scorer = WorldScorer(classifier, lambda prompt: parse_caption(prompt, world))
+    theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,
+                       params.theta.guidance_scale)
+    evaluator = ProxyEvaluator(parent, space, probe, scorer, theta)
+    logger.info("search space: %d units; parent %s params; budget %s params", len(space),
+                f"{count_params(space.parent_config):,}", f"{budget:,}")
+    return {"evaluator": evaluator, "budget": budget, "space": space}
+
+
+def build_surrogate_training_data(context: dict[str, Any], training_cache, params: SearchParams) -> pd.DataFrame:
+    evaluator = context["evaluator"]
+    candidates = sample_candidates(context["space"], context["budget"], params.surrogate_data.n_candidates,
+                                   params.surrogate_data.seed)
+    distil = partial(_short_distil, cache=training_cache, config=params.surrogate_data.distillation)
+    table = collect_surrogate_data(evaluator, candidates, distil)
+    log_metrics({"surrogate_data.rows": len(table), "surrogate_data.mean_distil_seconds": table["distil_seconds"].mean(),
+                 "surrogate_data.mean_proxy_seconds": table["proxy_seconds"].mean()})
+    return table
+
+
+def _short_distil(parent, student, cache, config: DistillConfig):
+    student, _ = distill_student(parent, student, cache, sd_v1_noise_scheduler(), config, show_progress=False,
+                                 name="short_distil")
+    return student
+
+
+def fit_search_surrogate(table: pd.DataFrame, params: SearchParams):
+    surrogate, report, out_of_fold = fit_surrogate(table, params.surrogate)
+    quality = report["surrogate"]
+    logger.info("surrogate: Kendall %.2f, Spearman %.2f, RMSE %.4f (%d rows); Phi alone Kendall %.2f",
+                quality["kendall_tau"], quality["spearman_rho"], quality["rmse"], report["rows"],
+                report.get("phi_alone", {}).get("kendall_tau", float("nan")))
+    if not report["better_than_best_single_proxy"]:
+        logger.warning("the surrogate ranks candidates no better than its best single proxy on these %d rows",
+                       report["rows"])
+    log_metrics({f"surrogate.{k}": v for k, v in quality.items()})
+    return surrogate, report, surrogate_fit_figure(out_of_fold, report)
+
+
+def search_architecture(context: dict[str, Any], surrogate, params: SearchParams):
+    evaluator, space, budget = context["evaluator"], context["space"], context["budget"]
+    estimates: dict[tuple, float] = {}
+
+    def fitness(genome):
+        if genome not in estimates:
+            row = pd.DataFrame([{**evaluator.evaluate(genome),
+                                 "param_fraction": evaluator.evaluate(genome)["params"] / count_params(space.parent_config)}])
+            estimates[genome] = float(surrogate.predict(row)[0])
+        return estimates[genome]
+
+    result = evolve(space, budget, fitness, params.evolution)
+    history = pd.DataFrame(result.history)
+    evaluated = pd.DataFrame([{**evaluator.evaluate(g), "estimate": e} for g, e in estimates.items()])
+    chosen = space.to_string(result.best_genome)
+    proxies = evaluator.evaluate(result.best_genome)
+    architecture = {
+        "genome": chosen,
+        "removed_units": space.removed_keys(result.best_genome),
+        "removed": describe_removed(space, result.best_genome),
+        "kept": describe_structure(space.derive(result.best_genome).structure),
+        "params": proxies["params"],
+        "parent_params": count_params(space.parent_config),
+        "budget": budget,
+        "estimated_distilled_score": result.best_fitness,
+        "proxies": {k: proxies[k] for k in ("phi", "theta", "eps_mse")},
+        "generations": len(history),
+        "real_proxy_evaluations": evaluator.evaluations,
+    }
+    logger.info("chosen: %s params (budget %s), estimate %.4f; removes %s", f"{proxies['params']:,}", f"{budget:,}",
+                result.best_fitness, ", ".join(architecture["removed_units"]) or "nothing")
+    log_metrics({"search.estimate": result.best_fitness, "search.params": proxies["params"],
+                 "search.generations": len(history), "search.proxy_evaluations": evaluator.evaluations})
+    return architecture, history, convergence_figure(history), population_figure(evaluated, chosen)
+
+
+def prune_chosen(parent, architecture: dict[str, Any]):
+    space = ArchitectureSpace(dict(parent.unet.config))
+    return prune(parent.unet, space.parse(architecture["genome"]), space)

@@ -1,0 +1,1 @@
+"""Figures for reports and kedro-viz (matplotlib figures, saved by the catalog)."""

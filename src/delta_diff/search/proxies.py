@@ -1,0 +1,93 @@
+"""Cheap proxies of how well a pruned candidate will distil, computed without training (DESIGN.md §1 step 2):
+
+* ``phi``  semantic similarity of its cross-attention maps to the parent's (``delta_diff.similarity``);
+* ``theta`` the image metric of a few images it generates (the configured scorer: the world's, or HPS v2);
+* ``eps_mse`` how far its noise prediction is from the parent's on the probe (cheap, also allowed).
+
+Each genome is evaluated once; results are cached by genome.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from delta_diff.architecture import ArchitectureSpace, Genome, prune
+from delta_diff.scoring import ImageScorer
+from delta_diff.similarity import SimilarityProbe, attention_maps, map_similarity
+
+from .candidates import params_of
+
+
+@dataclass
+class ThetaSetup:
+    prompts: list[str]
+    seeds: list[int]
+    steps: int = 10
+    guidance_scale: float = 4.0
+
+
+@dataclass
+class ProxyEvaluator:
+    parent_pipeline: object  # StableDiffusionPipeline whose unet is the parent
+    space: ArchitectureSpace
+    probe: SimilarityProbe
+    scorer: ImageScorer
+    theta: ThetaSetup
+    cache: dict[Genome, dict] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.parent = self.parent_pipeline.unet
+        if dict(self.parent.config)["block_out_channels"] != self.space.parent_config["block_out_channels"]:
+            raise ValueError("the parent U-Net does not match the genome space it is searched in")
+        self.parent_maps = attention_maps(self.parent, self.probe)
+        with torch.no_grad():
+            self.parent_eps = self._eps(self.parent)
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.cache)
+
+    def _eps(self, unet) -> torch.Tensor:
+        probe = self.probe
+        with torch.no_grad():
+            return unet(probe.noisy_latents, probe.timesteps, encoder_hidden_states=probe.text_embeddings).sample
+
+    def images(self, unet):
+        from delta_diff.world.sampling import generate_images
+
+        original = self.parent_pipeline.unet
+        self.parent_pipeline.unet = unet
+        try:
+            return generate_images(self.parent_pipeline, self.theta.prompts, self.theta.seeds, self.theta.steps,
+                                   self.theta.guidance_scale, batch_size=len(self.theta.prompts), show_progress=False)
+        finally:
+            self.parent_pipeline.unet = original
+
+    def theta_of(self, unet) -> float:
+        result = self.scorer.score(self.images(unet), self.theta.prompts)
+        if not result.available:
+            raise RuntimeError(f"image metric {result.metric} unavailable: {result.reason}")
+        return float(result.summary["score"])
+
+    def evaluate(self, genome: Genome) -> dict:
+        genome = self.space.canonical(genome)
+        if genome in self.cache:
+            return self.cache[genome]
+        start = time.perf_counter()
+        candidate = prune(self.parent, genome, self.space).eval()
+        phi = map_similarity(self.parent_maps, attention_maps(candidate, self.probe), self.probe.word_tokens)
+        eps_mse = float(torch.nn.functional.mse_loss(self._eps(candidate), self.parent_eps))
+        theta = self.theta_of(candidate)
+        result = {
+            "genome": self.space.to_string(genome),
+            "params": params_of(self.space, genome),
+            "phi": phi,
+            "theta": theta,
+            "eps_mse": eps_mse,
+            "proxy_seconds": time.perf_counter() - start,
+        }
+        self.cache[genome] = result
+        return result

@@ -1,0 +1,82 @@
+import copy
+
+import pytest
+import torch
+
+from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
+from delta_diff.distill import DistillConfig, collect_outputs, distill_student, stage_pairs
+from delta_diff.distill.losses import LossWeights, distillation_loss
+from delta_diff.world.components import sd_v1_noise_scheduler
+
+from tests.conftest import tiny_unet_config
+
+
+def tiny_cache(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "latent_mean": torch.randn(n, 4, 8, 8, generator=g),
+        "latent_std": torch.full((n, 4, 8, 8), 0.05),
+        "text_embeddings": torch.randn(n, 5, 16, generator=g),
+        "empty_text_embedding": torch.zeros(1, 5, 16),
+    }
+
+
+@pytest.fixture
+def parent():
+    torch.manual_seed(0)
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(**tiny_unet_config()).eval()
+
+
+def test_tiny_student_stage_pairs_follow_bk_sdm_mapping(parent):
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
+    pairs = stage_pairs(student, parent)
+    assert ("up_blocks.0", "up_blocks.1") in pairs and ("down_blocks.2", "down_blocks.2") in pairs
+    assert not any(s == "mid_block" for s, _ in pairs)
+
+
+def test_output_and_feature_losses_vanish_when_student_is_parent(parent):
+    student = copy.deepcopy(parent)
+    pairs = stage_pairs(student, parent)
+    x, t, text = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.randn(2, 5, 16)
+    names_s, names_p = [s for s, _ in pairs], [p for _, p in pairs]
+    with torch.no_grad(), collect_outputs(parent, names_p) as fp, collect_outputs(student, names_s) as fs:
+        pp, ps = parent(x, t, text).sample, student(x, t, text).sample
+    _, parts = distillation_loss(ps, pp, torch.randn_like(pp), fs, fp, pairs, LossWeights())
+    assert parts["out_kd"] == 0.0 and parts["feat_kd"] == 0.0 and parts["task"] > 0
+
+
+def test_a_short_run_lowers_the_kd_loss(parent):
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-small"), space)
+    config = DistillConfig(steps=40, batch_size=8, learning_rate=2e-3, log_every=10, caption_dropout=0.0)
+    _, history = distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config, show_progress=False)
+    kd = [h["feat_kd"] + h["out_kd"] for h in history]
+    assert kd[-1] < 0.8 * kd[0], kd
+
+
+def test_bad_inputs_are_named(parent):
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-small"), space)
+    scheduler = sd_v1_noise_scheduler()
+    with pytest.raises(ValueError, match="larger than the training set"):
+        distill_student(parent, student, tiny_cache(n=4), scheduler, DistillConfig(batch_size=8), show_progress=False)
+    broken = tiny_cache()
+    del broken["latent_std"]
+    with pytest.raises(ValueError, match="lacks.*latent_std"):
+        distill_student(parent, student, broken, scheduler, DistillConfig(batch_size=8), show_progress=False)
+    tiny = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
+    with pytest.raises(ValueError, match="not a sub-architecture"):
+        stage_pairs(parent, tiny)  # arguments swapped: a 4-level "student" of a 3-level parent
+
+
+def test_nan_loss_stops_and_names_the_step(parent, tmp_path):
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-base"), space)
+    cache = tiny_cache()
+    cache["latent_mean"][:] = float("nan")
+    with pytest.raises(FloatingPointError, match="at step 1"):
+        distill_student(parent, student, cache, sd_v1_noise_scheduler(), DistillConfig(batch_size=8, steps=3),
+                        checkpoint_dir=str(tmp_path / "ck"), show_progress=False)

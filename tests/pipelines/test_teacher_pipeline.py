@@ -1,0 +1,46 @@
+"""The ``teacher`` pipeline on a micro configuration through a real KedroSession, including a resume."""
+
+import json
+
+import mlflow
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from kedro.framework.session import KedroSession
+
+
+def micro(ckpt, unet_steps):
+    return {
+        "teacher": {
+            "train_images": {"n_images": 96},
+            "vae": {"training": {"steps": 3, "batch_size": 16}, "checkpoint_dir": str(ckpt / "vae")},
+            "scorer": {"training": {"steps": 3, "batch_size": 16}},
+            "unet": {"training": {"steps": unet_steps, "batch_size": 8}, "checkpoint_dir": str(ckpt / "unet")},
+            "competence": {"n_prompts": 4, "n_scorer_images": 16, "grid_images": 4, "steps": 2},
+        }
+    }
+
+
+@pytest.mark.slow
+def test_teacher_pipeline_trains_saves_and_resumes(kedro_project, tmp_path):
+    for name in ("embedded_teacher", "world_scorer"):  # never write through the links to the shipped models
+        (kedro_project / "data" / "06_models" / name).unlink()
+    ckpt = tmp_path / "ckpt"
+    with KedroSession.create(project_path=kedro_project, runtime_params=micro(ckpt, 4)) as session:
+        session.run(pipeline_names=["teacher"])
+    teacher_dir = kedro_project / "data" / "06_models" / "embedded_teacher"
+    pipeline = StableDiffusionPipeline.from_pretrained(teacher_dir, local_files_only=True, use_safetensors=True)
+    assert pipeline.unet.config.down_block_types[-1] == "DownBlock2D"
+    report = json.loads((kedro_project / "data" / "08_reporting" / "teacher_competence.json").read_text())
+    assert {"teacher_on_held_out_prompts", "scorer_on_real_held_out_images", "passed"} <= set(report)
+    assert report["passed"] is False  # 4 training steps teach nothing, and the check must say so
+    assert (kedro_project / "data" / "08_reporting" / "teacher_samples.png").stat().st_size > 0
+
+    while mlflow.active_run() is not None:  # see tests/conftest.py: one process, two sessions
+        mlflow.end_run()
+
+    # A longer run picks up from the 4-step checkpoint instead of starting again.
+    with KedroSession.create(project_path=kedro_project, runtime_params=micro(ckpt, 6)) as session:
+        session.run(pipeline_names=["teacher"])
+    history = torch.load(ckpt / "unet" / "step-000006" / "history.state.pt", weights_only=True)
+    assert [entry["step"] for entry in history] == [4, 6]
