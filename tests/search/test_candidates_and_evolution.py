@@ -75,3 +75,22 @@ def test_surrogate_learns_a_clear_relation_and_reports_honestly():
 def test_surrogate_refuses_too_few_rows():
     with pytest.raises(ValueError, match="has 3 rows; at least 6"):
         fit_surrogate(synthetic_table(3), SurrogateConfig())
+
+
+def test_prescreening_spends_fewer_real_evaluations(space):
+    budget = int(0.75 * count_params(space.parent_config))
+    parent = count_params(space.parent_config)
+    calls = []
+
+    def fitness(genome):
+        calls.append(genome)
+        return params_of(space, genome) / parent - 0.1 * sum(genome)
+
+    common = dict(population=12, max_generations=12, patience=12, seed=0)
+    plain = evolve(space, budget, fitness, EvolutionConfig(prescreen=False, **common), show_progress=False)
+    plain_calls = len(calls)
+    calls.clear()
+    screened = evolve(space, budget, fitness, EvolutionConfig(prescreen=True, real_evaluations_per_generation=3, **common),
+                      show_progress=False)
+    assert len(calls) == screened.real_evaluations < plain_calls == plain.real_evaluations
+    assert len(calls) <= 12 + 11 * 3

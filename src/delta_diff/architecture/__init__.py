@@ -5,6 +5,7 @@ from .describe import describe_removed, describe_structure, describe_unit
 from .presets import PRESETS, preset_genome
 from .prune import count_params, prune
 from .space import ArchitectureSpace, Genome, Unit
+from .subspace import SubSpace
 from .summary import genome_report, space_summary
 from .structure import ArchitectureError, UNetStructure, load_unet_config, parse_structure, structure_to_config
 
@@ -12,6 +13,7 @@ __all__ = [
     "PRESETS",
     "ArchitectureError",
     "ArchitectureSpace",
+    "SubSpace",
     "Genome",
     "UNetStructure",
     "Unit",

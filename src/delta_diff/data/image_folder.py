@@ -246,7 +246,7 @@ def write_image_folder(
     return root
 
 
-def _resize_and_centre_crop(image: Image.Image, resolution: int) -> Image.Image:
+def resize_and_centre_crop(image: Image.Image, resolution: int) -> Image.Image:
     """BK-SDM's training transform: bilinear resize of the shorter side to ``resolution``, then a centre crop."""
     width, height = image.size
     if (width, height) == (resolution, resolution):
@@ -273,7 +273,7 @@ class ImageCaptionDataset(torch.utils.data.Dataset):
         return len(self.folder)
 
     def __getitem__(self, index: int) -> dict:
-        image = _resize_and_centre_crop(self.folder.load_image(index), self.resolution)
+        image = resize_and_centre_crop(self.folder.load_image(index), self.resolution)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
         return {
             "pixel_values": pixels.float().div_(127.5).sub_(1.0),  # [0, 255] -> [-1, 1] like Normalize([0.5], [0.5])

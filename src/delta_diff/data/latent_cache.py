@@ -8,21 +8,14 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .image_folder import resize_and_centre_crop
+
 CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding", "input_ids")
 
 
 def pil_batch_to_pixels(images: list[Image.Image], resolution: int) -> torch.Tensor:
     """RGB images resized (shorter side) and centre-cropped to ``resolution``, as N x 3 x H x W in [-1, 1]."""
-    arrays = []
-    for image in images:
-        image = image.convert("RGB")
-        if image.size != (resolution, resolution):
-            scale = resolution / min(image.size)
-            image = image.resize((max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale))),
-                                 Image.BICUBIC)
-            left, top = (image.width - resolution) // 2, (image.height - resolution) // 2
-            image = image.crop((left, top, left + resolution, top + resolution))
-        arrays.append(np.asarray(image, dtype=np.float32))
+    arrays = [np.asarray(resize_and_centre_crop(image.convert("RGB"), resolution), dtype=np.float32) for image in images]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
 

@@ -1,39 +1,62 @@
-"""Distil a student U-Net from its parent on cached latents and text embeddings (BK-SDM's recipe).
+"""Distil a student U-Net from its parent on cached latents and text embeddings (BK-SDM's recipe), with
+accelerate (device placement, mixed precision, gradient accumulation; several processes when launched so).
 
 Kedro-free: config in, trained student out. The parent is frozen (eval, no grad); the student starts from the
 weights it inherited when it was pruned from the parent. The search calls this for its short distillations, the
-``distill_stage`` pipeline for full stages.
+``distill_stage`` pipeline for full stages. Checkpoints (every ``checkpoint_every`` steps, atomic, last
+``keep_checkpoints`` kept) carry the student, optimizer, sampler, RNG and EMA states; a rerun resumes from the
+newest one, refusing one written for another configuration.
 """
 
 from __future__ import annotations
 
-import torch
-from pydantic import BaseModel, ConfigDict
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
 
-from delta_diff.training import BatchSampler, TrainingCheckpoints, TrainingRun, train
+import torch
+from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
+from pydantic import BaseModel, ConfigDict
+from tqdm.auto import tqdm
+
+from delta_diff.training import BatchSampler, TrainingCheckpoints
+from delta_diff.training.checkpoint import CheckpointError
 from delta_diff.training.loop import MetricsLogger
 
 from .features import collect_outputs, stage_pairs
 from .losses import LossWeights, distillation_loss
 
+logger = logging.getLogger(__name__)
+
 CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding")  # what training reads
+# Settings that may change between a run and its resumption (the rest must match the checkpoint).
+RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "validate_every"}
 
 
 class DistillConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     steps: int = 200
     batch_size: int = 32
+    gradient_accumulation: int = 1
     learning_rate: float = 5e-5  # BK-SDM: constant 5e-5 AdamW
     warmup_steps: int = 0
-    task_weight: float = 1.0
+    task_weight: float = 1.0  # BK-SDM: all three lambdas 1.0
     output_weight: float = 1.0
     feature_weight: float = 1.0
     normalise_features: bool = False
     caption_dropout: float = 0.1  # keep the unconditional branch (classifier-free guidance) distilled too
     max_grad_norm: float = 1.0
+    mixed_precision: str = "no"  # "fp16" / "bf16" on a GPU
+    gradient_checkpointing: bool = False
+    ema_decay: float | None = None  # e.g. 0.999; None: no EMA
     seed: int = 0
     checkpoint_every: int = 100
+    keep_checkpoints: int = 2
     log_every: int = 25
+    validate_every: int = 0  # 0: no validation images during training
 
 
 def check_cache(cache: dict[str, torch.Tensor], batch_size: int) -> int:
@@ -48,6 +71,13 @@ def check_cache(cache: dict[str, torch.Tensor], batch_size: int) -> int:
     return n
 
 
+def fingerprint(config: DistillConfig, parent, student) -> str:
+    """What a checkpoint must agree on to be resumed: training settings and both architectures."""
+    settings = config.model_dump(exclude=RESUMABLE_FIELDS)
+    blob = json.dumps([settings, dict(parent.config), dict(student.config)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def distill_student(
     parent,
     student,
@@ -58,8 +88,11 @@ def distill_student(
     log_metrics: MetricsLogger | None = None,
     show_progress: bool = True,
     name: str = "distill",
+    on_validate: Callable[[int, object], None] | None = None,
+    accelerator: Accelerator | None = None,
 ):
-    """Train ``student`` in place to imitate ``parent``; returns (student, history)."""
+    """Train ``student`` to imitate ``parent``; returns (student, history). ``on_validate(step, student)`` is
+    called every ``validate_every`` steps on the main process (validation images)."""
     n = check_cache(cache, config.batch_size)
     if cache["text_embeddings"].shape[-1] != student.config.cross_attention_dim:
         raise ValueError(
@@ -67,17 +100,58 @@ def distill_student(
             f"{student.config.cross_attention_dim}-d: the cache was built with another text encoder; rebuild it"
         )
     pairs = stage_pairs(student, parent)
-    parent.eval().requires_grad_(False)
-    student.train().requires_grad_(True)
+    # cpu=True without CUDA: under torchrun accelerate then forms a gloo process group (MULTI_CPU); without it,
+    # each rank would believe it is alone and all of them would write the same checkpoints.
+    accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision,
+                                             gradient_accumulation_steps=config.gradient_accumulation,
+                                             cpu=not torch.cuda.is_available())
+    if accelerator.num_processes > 1:
+        logger.info("%s: rank %d of %d (%s)", name, accelerator.process_index, accelerator.num_processes,
+                    accelerator.distributed_type)
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    parent.to(accelerator.device, dtype=weight_dtype).eval().requires_grad_(False)
+    student.to(accelerator.device).train().requires_grad_(True)
+    if config.gradient_checkpointing:
+        student.enable_gradient_checkpointing()
+    ema = EMAModel(student.parameters(), decay=config.ema_decay) if config.ema_decay else None
+    optimizer = torch.optim.AdamW(student.parameters(), lr=config.learning_rate)
+    warmup = max(1, config.warmup_steps)
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    sampler = BatchSampler(n, config.batch_size, config.seed + accelerator.process_index)
+    generator = torch.Generator().manual_seed(config.seed + 1 + 1000 * accelerator.process_index)
+    checkpoints = TrainingCheckpoints(checkpoint_dir, keep=config.keep_checkpoints) if checkpoint_dir else None
+    stamp = fingerprint(config, parent, student)
+
+    history: list[dict] = []
+    start = 0
+    if checkpoints is not None and checkpoints.latest() is not None:
+        names = ["optimizer", "scheduler", "sampler", "rng", "generator", "history"] + (["ema"] if ema else [])
+        states, meta = checkpoints.load(checkpoints.latest(), {"student": student}, names)
+        if meta.get("fingerprint") != stamp:
+            raise CheckpointError(
+                f"checkpoint {checkpoints.directory}/step-{checkpoints.latest():06d} was written for another "
+                "configuration or architecture; delete the folder to start over, or restore the settings it was made with"
+            )
+        optimizer.load_state_dict(states["optimizer"])
+        lr_schedule.load_state_dict(states["scheduler"])
+        sampler.load_state_dict(states["sampler"])
+        torch.random.set_rng_state(states["rng"])
+        generator.set_state(states["generator"])
+        history = list(states["history"])
+        if ema is not None:
+            ema.load_state_dict(states["ema"])
+        start = int(meta["step"])
+        logger.info("%s: resuming from step %d of %d (%s)", name, start, config.steps, checkpoints.directory)
+
+    model, optimizer, lr_schedule = accelerator.prepare(student, optimizer, lr_schedule)
+    unwrapped = accelerator.unwrap_model(model)  # hooks and checkpoints use plain module names
     weights = LossWeights(config.task_weight, config.output_weight, config.feature_weight, config.normalise_features)
     prediction = noise_scheduler.config.prediction_type
-    generator = torch.Generator().manual_seed(config.seed + 1)
     n_timesteps = noise_scheduler.config.num_train_timesteps
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.learning_rate)
     student_names, parent_names = [s for s, _ in pairs], [p for _, p in pairs]
-    device, dtype = next(student.parameters()).device, next(student.parameters()).dtype
+    device = accelerator.device
 
-    def loss_fn(batch):
+    def batch_loss(batch):
         mean, std = cache["latent_mean"][batch], cache["latent_std"][batch]
         latents = mean + std * torch.randn(mean.shape, generator=generator)
         noise = torch.randn(latents.shape, generator=generator)
@@ -89,18 +163,64 @@ def distill_student(
         target = noise if prediction == "epsilon" else noise_scheduler.get_velocity(latents, noise, timesteps)
         noisy, timesteps, text, target = (t.to(device) for t in (noisy, timesteps, text, target))
         with torch.no_grad(), collect_outputs(parent, parent_names) as parent_features:
-            parent_pred = parent(noisy.to(dtype), timesteps, encoder_hidden_states=text.to(dtype)).sample
-        with collect_outputs(student, student_names) as student_features:
-            student_pred = student(noisy.to(dtype), timesteps, encoder_hidden_states=text.to(dtype)).sample
+            parent_pred = parent(noisy.to(weight_dtype), timesteps, encoder_hidden_states=text.to(weight_dtype)).sample
+        with accelerator.autocast(), collect_outputs(unwrapped, student_names) as student_features:
+            student_pred = model(noisy, timesteps, encoder_hidden_states=text).sample
         return distillation_loss(student_pred, parent_pred, target, student_features, parent_features, pairs, weights)
 
-    warmup = max(1, config.warmup_steps)
-    run = TrainingRun(
-        name=name, models={"student": student}, optimizer=optimizer,
-        sampler=BatchSampler(n, config.batch_size, config.seed), loss_fn=loss_fn, total_steps=config.steps,
-        lr_lambda=lambda step: min(1.0, (step + 1) / warmup), max_grad_norm=config.max_grad_norm,
-    )
-    checkpoints = TrainingCheckpoints(checkpoint_dir) if checkpoint_dir else None
-    history = train(run, checkpoints, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-                    log_metrics=log_metrics, show_progress=show_progress)
-    return student.eval(), history
+    window: dict[str, list[float]] = {}
+    clock = time.perf_counter()
+    progress = tqdm(range(start, config.steps), desc=name, initial=start, total=config.steps, mininterval=2.0,
+                    disable=not (show_progress and accelerator.is_main_process))
+    for step in progress:
+        for _ in range(config.gradient_accumulation):
+            with accelerator.accumulate(model):
+                loss, parts = batch_loss(sampler.next())
+                if not torch.isfinite(loss):
+                    last = checkpoints.latest() if checkpoints is not None else None
+                    raise FloatingPointError(
+                        f"{name}: loss became {float(loss)} at step {step + 1}; stopped without saving. "
+                        + (f"The last good checkpoint is step {last} in {checkpoints.directory}." if last
+                           else "No checkpoint was written.") + " Lower the learning rate or check the cache."
+                    )
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                lr_schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+            for key, value in {"loss": loss.item(), **parts}.items():
+                window.setdefault(key, []).append(value)
+        if ema is not None:
+            ema.step(unwrapped.parameters())
+        done = step + 1
+        if done % config.log_every == 0 or done == config.steps:
+            elapsed = time.perf_counter() - clock
+            means = {k: sum(v) / len(v) for k, v in window.items()}
+            samples = len(window["loss"]) * config.batch_size * accelerator.num_processes
+            means.update(lr=lr_schedule.get_last_lr()[0], samples_per_s=samples / max(elapsed, 1e-9))
+            history.append({"step": done, **means})
+            progress.set_postfix(loss=f"{means['loss']:.4f}", sps=f"{means['samples_per_s']:.0f}")
+            if log_metrics is not None and accelerator.is_main_process:
+                log_metrics({f"{name}/{k}": v for k, v in means.items()}, done)
+            window, clock = {}, time.perf_counter()
+        if on_validate is not None and config.validate_every and done % config.validate_every == 0 \
+                and accelerator.is_main_process:
+            on_validate(done, unwrapped.eval())
+            unwrapped.train()
+        if checkpoints is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:  # one writer; the others would race on the same folder
+                states = {"optimizer": optimizer.state_dict(), "scheduler": lr_schedule.state_dict(),
+                          "sampler": sampler.state_dict(), "rng": torch.random.get_rng_state(),
+                          "generator": generator.get_state(), "history": history}
+                if ema is not None:
+                    states["ema"] = ema.state_dict()
+                checkpoints.save(done, {"student": unwrapped}, states, {"fingerprint": stamp})
+    accelerator.wait_for_everyone()
+    student = accelerator.unwrap_model(model)
+    if ema is not None:
+        ema.copy_to(student.parameters())
+    if config.gradient_checkpointing:
+        student.disable_gradient_checkpointing()
+    return student.eval().requires_grad_(False), history

@@ -1,7 +1,45 @@
-"""``distill_stage``: no nodes yet (see the open issues); the registry leaves empty pipelines out."""
+"""``distill_stage``: one stage of the path, M_{i-1} -> M_i (DESIGN.md §1 step 5; BK-SDM's loss).
 
-from kedro.pipeline import Pipeline
+``distill_stage_template(namespace, parent, student)`` is reused by every stage and by the single-step
+baseline. Registered alone it distils the shipped teacher into a BK-SDM-Small-analogue student
+(``kedro run --pipelines distill_stage``); ``baseline`` is the same in one step with the path's total steps.
+"""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from . import nodes
+
+SHARED_INPUTS = ("training_cache", "prompt_sets")
+
+
+def _for_stage(stage: str):
+    function = partial(nodes.distill_stage, stage)
+    update_wrapper(function, nodes.distill_stage)
+    return function
+
+
+def distill_stage_template(namespace: str, parent: str, student: str | None = None,
+                           params: str = "params:distill_stage.stage") -> Pipeline:
+    """Distil ``student`` (a dataset holding a pruned U-Net) from ``parent`` (a pipeline dataset); without
+    ``student``, prune the preset or genome of ``params:distill_stage.student`` first."""
+    steps = []
+    if student is None:
+        steps.append(Node(nodes.prune_student, ["parent", "params:distill_stage.student"], "student_unet",
+                          name="prune_student"))
+    steps += [
+        Node(_for_stage(namespace), ["parent", "student_unet", "training_cache", "prompt_sets", params],
+             ["distilled_unet", "distill_history", "validation_samples"], name="distill"),
+        Node(nodes.export_student_pipeline, ["parent", "distilled_unet"], "student_pipeline",
+             name="export_student_pipeline"),
+    ]
+    inputs = {"parent": parent, **{i: i for i in SHARED_INPUTS}}
+    if student is not None:
+        inputs["student_unet"] = student
+    return Pipeline(steps, namespace=namespace, inputs=inputs,
+                    parameters={params, "params:distill_stage.student"} if student is None else {params})
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return distill_stage_template("bk_sdm_small", parent="embedded_teacher")

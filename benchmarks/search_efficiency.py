@@ -1,0 +1,135 @@
+"""How many real proxy evaluations each search needs to find the optimum (issue: architecture_search).
+
+On the shipped embedded teacher, restricted to a few removable units (every other unit kept) so the space can be
+enumerated: the search objective (the surrogate's estimate from a genome's real proxies) is computed for every
+feasible genome to know the true optimum, then three searches run over >= 5 seeds:
+
+* surrogate-assisted GA: offspring pre-screened by a model of fitness fitted on genomes evaluated so far, only
+  a few evaluated for real per generation (``EvolutionConfig.prescreen``);
+* surrogate-free GA: every new offspring evaluated for real;
+* random search: feasible genomes in random order.
+
+Prints the number of distinct real evaluations until the optimum was first evaluated (or the budget ran out),
+median over seeds, and the timing of one proxy evaluation. Run:
+
+    .venv/bin/python benchmarks/search_efficiency.py [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from diffusers import StableDiffusionPipeline
+
+from delta_diff.architecture import ArchitectureSpace, SubSpace, count_params
+from delta_diff.scoring import AttributeClassifier, WorldScorer
+from delta_diff.search import EvolutionConfig, ProxyEvaluator, SurrogateConfig, ThetaSetup, evolve, fit_surrogate
+from delta_diff.search.surrogate_data import collect_surrogate_data
+from delta_diff.distill import DistillConfig, distill_student
+from delta_diff.data.latent_cache import encode_latents, encode_prompts
+from delta_diff.similarity import SimilarityProbe, word_token_mask
+from delta_diff.world import WorldSpec, make_prompt_set, make_world_images, parse_caption
+from delta_diff.world.components import sd_v1_noise_scheduler
+from delta_diff.world.train_vae import images_to_tensor
+
+ROOT = Path(__file__).resolve().parents[1]
+UNITS = ["mid", "mid_attn", "pair:0.1", "pair:1.1", "pair:2.1", "down_attn:1.0", "down_attn:2.1",
+         "up_attn:0.2", "up_attn:1.1", "up_attn:2.2", "up_attn:3.0"]
+
+
+def build(seed: int = 0):
+    teacher = StableDiffusionPipeline.from_pretrained(ROOT / "data/06_models/embedded_teacher", local_files_only=True,
+                                                      use_safetensors=True)
+    spec = WorldSpec()
+    images, meta = make_world_images(spec, "train", 256, seed=11)
+    latents, stds = encode_latents(teacher.vae, images_to_tensor(images))
+    text = encode_prompts(teacher.tokenizer, teacher.text_encoder, list(meta.text))
+    cache = {"latent_mean": latents, "latent_std": stds, "text_embeddings": text,
+             "empty_text_embedding": encode_prompts(teacher.tokenizer, teacher.text_encoder, [""])}
+    n = 8
+    steps = torch.tensor([500] * n)
+    noisy = sd_v1_noise_scheduler().add_noise(latents[:n], torch.randn(latents[:n].shape,
+                                              generator=torch.Generator().manual_seed(seed)), steps)
+    probe = SimilarityProbe(noisy, steps, text[:n], word_token_mask(teacher.tokenizer, list(meta.text[:n])))
+    prompts = make_prompt_set(spec, "eval", 4, seed=1000)
+    scorer = WorldScorer(AttributeClassifier.from_pretrained(ROOT / "data/06_models/world_scorer"),
+                         lambda p: parse_caption(p, spec))
+    full = ArchitectureSpace(dict(teacher.unet.config))
+    space = SubSpace(full, UNITS)
+    evaluator = ProxyEvaluator(teacher, space, probe, scorer, ThetaSetup(list(prompts.text), list(prompts.seed), 5))
+    return teacher, space, evaluator, cache
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget-fraction", type=float, default=0.8)
+    parser.add_argument("--surrogate-rows", type=int, default=8)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    teacher, space, evaluator, cache = build()
+    parent = count_params(space.parent_config)
+    budget = int(args.budget_fraction * parent)
+    genomes = list(space.enumerate())
+    feasible = [g for g in genomes if count_params(space.child_config(g)) <= budget]
+    print(f"restricted space: {len(space)} units, {len(genomes)} architectures, {len(feasible)} within "
+          f"{args.budget_fraction:.0%} of {parent:,} params")
+
+    start = time.perf_counter()
+    proxies = {g: evaluator.evaluate(g) for g in feasible}
+    per_eval = (time.perf_counter() - start) / len(feasible)
+    print(f"one proxy evaluation (Phi + eps + Theta on 4 images x 5 steps): {per_eval:.2f} s")
+
+    rng = random.Random(0)
+    sample = rng.sample(feasible, min(args.surrogate_rows, len(feasible)))
+    distil = lambda p, s: distill_student(p, s, cache, sd_v1_noise_scheduler(),  # noqa: E731
+                                          DistillConfig(steps=20, batch_size=32, learning_rate=5e-4),
+                                          show_progress=False)[0]
+    table = collect_surrogate_data(evaluator, sample, distil, show_progress=False)
+    surrogate, report, _ = fit_surrogate(table, SurrogateConfig(min_rows=min(6, len(table))))
+    rows = pd.DataFrame([{**proxies[g], "param_fraction": proxies[g]["params"] / parent} for g in feasible])
+    objective = dict(zip(feasible, surrogate.predict(rows)))
+    optimum = max(objective, key=objective.get)
+    print(f"surrogate fitted on {len(table)} short distillations (Kendall {report['surrogate']['kendall_tau']:.2f}); "
+          f"optimum: {space.removed_keys(optimum)} estimate {objective[optimum]:.4f}")
+
+    def until_optimum(order: list) -> int:
+        seen = []
+        for g in order:
+            if g not in seen:
+                seen.append(g)
+            if g == optimum:
+                return len(seen)
+        return len(seen)
+
+    results = {"surrogate-assisted GA": [], "surrogate-free GA": [], "random search": []}
+    for seed in range(args.seeds):
+        for name, prescreen in (("surrogate-assisted GA", True), ("surrogate-free GA", False)):
+            order = []
+
+            def fitness(g):
+                order.append(g)
+                return float(objective[g]) if g in objective else -1.0
+
+            config = EvolutionConfig(population=12, max_generations=40, patience=40, prescreen=prescreen,
+                                     real_evaluations_per_generation=3, seed=seed)
+            evolve(space, budget, fitness, config, show_progress=False)
+            results[name].append(until_optimum(order) if optimum in order else float("inf"))
+        shuffled = feasible.copy()
+        random.Random(seed).shuffle(shuffled)
+        results["random search"].append(until_optimum(shuffled))
+
+    print(f"\n{'search':<24}{'median evals to optimum':>26}{'share of space':>16}   per seed")
+    for name, counts in results.items():
+        median = statistics.median(counts)
+        print(f"{name:<24}{median:>26}{median / len(feasible):>16.1%}   {counts}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Multi-process distillation: a Kedro-free entry point that every rank runs, and the launcher that starts it.
+
+``accelerate launch ... kedro run`` would run every Kedro node on every rank (DESIGN.md §5). Instead the node
+calls ``distill_in_processes``, which writes the inputs to a work folder and starts this module under
+``torch.distributed.run`` (torchrun); accelerate picks up the process group from its environment (NCCL on GPUs,
+gloo on CPUs). Every rank trains on its own batches with gradients averaged by DDP; only rank 0 writes the
+checkpoints and the result.
+
+    python -m torch.distributed.run --nproc_per_node 2 -m delta_diff.distill.launch WORK_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def distill_in_processes(parent_unet, student_unet, cache: dict[str, torch.Tensor], noise_scheduler, config,
+                         num_processes: int, checkpoint_dir: str | None = None, name: str = "distill"):
+    """Run ``distill_student`` in ``num_processes`` processes; returns (student, history) like it."""
+    from diffusers import UNet2DConditionModel
+
+    with tempfile.TemporaryDirectory(prefix="delta-diff-distill-") as work:
+        work_dir = Path(work)
+        parent_unet.save_pretrained(work_dir / "parent")
+        student_unet.save_pretrained(work_dir / "student")
+        noise_scheduler.save_pretrained(work_dir / "scheduler")
+        save_file({k: v.contiguous() for k, v in cache.items()}, str(work_dir / "cache.safetensors"))
+        (work_dir / "job.json").write_text(json.dumps({"config": config.model_dump(), "name": name,
+                                                        "checkpoint_dir": checkpoint_dir}))
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
+                   "-m", "delta_diff.distill.launch", str(work_dir)]
+        completed = subprocess.run(command, capture_output=True, text=True)
+        if completed.returncode != 0:
+            tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-25:])
+            raise RuntimeError(f"multi-process distillation failed (exit {completed.returncode}):\n{tail}")
+        student = UNet2DConditionModel.from_pretrained(work_dir / "result", use_safetensors=True)
+        history = json.loads((work_dir / "history.json").read_text())
+    return student, history
+
+
+def main(work_dir: str) -> None:
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    from .trainer import DistillConfig, distill_student
+
+    work = Path(work_dir)
+    job = json.loads((work / "job.json").read_text())
+    parent = UNet2DConditionModel.from_pretrained(work / "parent", use_safetensors=True)
+    student = UNet2DConditionModel.from_pretrained(work / "student", use_safetensors=True)
+    scheduler = DDPMScheduler.from_pretrained(work / "scheduler")
+    cache = load_file(str(work / "cache.safetensors"))
+    student, history = distill_student(parent, student, cache, scheduler, DistillConfig(**job["config"]),
+                                       checkpoint_dir=job["checkpoint_dir"], name=job["name"], show_progress=False)
+    if int(os.environ.get("RANK", "0")) == 0:  # the only writer
+        student.save_pretrained(work / "result")
+        (work / "history.json").write_text(json.dumps(history))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

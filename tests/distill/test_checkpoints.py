@@ -1,0 +1,63 @@
+"""Distillation checkpoints: resume gives the uninterrupted result; a crash mid-write keeps the previous one;
+a checkpoint of another configuration is refused."""
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
+from delta_diff.distill import DistillConfig, distill_student
+from delta_diff.training import TrainingCheckpoints
+from delta_diff.training.checkpoint import CheckpointError
+from delta_diff.world.components import sd_v1_noise_scheduler
+
+from tests.conftest import tiny_unet_config
+from tests.distill.test_trainer import tiny_cache
+
+
+def fresh_pair():
+    torch.manual_seed(0)
+    parent = UNet2DConditionModel(**tiny_unet_config()).eval()
+    space = ArchitectureSpace(dict(parent.config))
+    return parent, prune(parent, preset_genome(space, "bk-sdm-small"), space)
+
+
+def run(steps, checkpoint_dir=None, **overrides):
+    parent, student = fresh_pair()
+    settings = dict(steps=steps, batch_size=8, learning_rate=1e-3, checkpoint_every=3, log_every=3)
+    config = DistillConfig(**{**settings, **overrides})
+    student, history = distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config,
+                                       checkpoint_dir=checkpoint_dir, show_progress=False)
+    return student, history
+
+
+def test_resume_continues_at_the_right_step_with_the_same_result(tmp_path):
+    straight, _ = run(6)
+    run(3, checkpoint_dir=str(tmp_path))  # "killed" after its step-3 checkpoint
+    resumed, history = run(6, checkpoint_dir=str(tmp_path))
+    assert [h["step"] for h in history] == [3, 6]
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    run(3, checkpoint_dir=str(tmp_path))
+    import delta_diff.training.checkpoint as checkpoint_module
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", crash)
+    with pytest.raises(OSError, match="disk full"):
+        run(6, checkpoint_dir=str(tmp_path))
+    monkeypatch.undo()
+    checkpoints = TrainingCheckpoints(tmp_path)
+    assert checkpoints.steps() == [3] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    _, history = run(6, checkpoint_dir=str(tmp_path))  # and it still resumes from it
+    assert [h["step"] for h in history] == [3, 6]
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    run(3, checkpoint_dir=str(tmp_path))
+    with pytest.raises(CheckpointError, match="another configuration"):
+        run(6, checkpoint_dir=str(tmp_path), learning_rate=1e-2)
