@@ -1,6 +1,6 @@
 """Semantic similarity (Phi): cross-attention maps of a candidate vs its parent on the same inputs."""
 
-from .attention_maps import CrossAttentionRecorder, capture_cross_attention
+from .attention_capture import CrossAttentionRecorder, capture_cross_attention
 from .semantic import (
     SimilarityProbe,
     attention_maps,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .attention_maps import capture_cross_attention
+from .attention_capture import capture_cross_attention
 
 
 @dataclass
