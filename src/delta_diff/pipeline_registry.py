@@ -5,14 +5,17 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from delta_diff.pipelines.distill_stage.pipeline import baseline_pipeline
 
-NOT_IN_DEFAULT = ("teacher",)
+
+# The teacher is trained once and shipped; the baseline runs as part of the path evaluation (issue: whole path).
+NOT_IN_DEFAULT = ("teacher", "baseline")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     found = find_pipelines(raise_errors=True)
     # A pipeline package without nodes yet stays out of the registry, so `--pipelines` names only real work.
     pipelines = {name: pipeline for name, pipeline in found.items() if pipeline.nodes}
-    # The teacher is trained once and shipped; the default run starts from it.
+    pipelines["baseline"] = baseline_pipeline()
     pipelines["__default__"] = sum((p for name, p in pipelines.items() if name not in NOT_IN_DEFAULT), Pipeline([]))
     return pipelines

@@ -32,9 +32,18 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 # CONFIG_LOADER_CLASS = OmegaConfigLoader
 
 # Keyword arguments to pass to the `CONFIG_LOADER_CLASS` constructor.
+def _multiply(*factors) -> int:
+    product = 1
+    for factor in factors:
+        product *= int(factor)
+    return product
+
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # ${mul:a,b}: derived parameters (the baseline's steps = the path's total), never typed twice
+    "custom_resolvers": {"mul": _multiply},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

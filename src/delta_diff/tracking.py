@@ -24,3 +24,13 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 
     if mlflow.active_run() is not None:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    """Log a matplotlib figure as an MLflow artifact of the active run (validation images during training)."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_figure(figure, artifact_file)
+    plt.close(figure)

@@ -91,13 +91,13 @@ def world_probe(teacher, n=12, timesteps=(300, 600), seed=0):
 
 
 def test_phi_falls_as_more_is_removed(teacher):
-    probe, *_ = world_probe(teacher)
+    probe, *_ = world_probe(teacher, n=16, timesteps=(200, 500, 800))
     parent = teacher.unet
     space = ArchitectureSpace(dict(parent.config))
     parent_maps = attention_maps(parent, probe)
     rng = random.Random(0)
     removed, phis = [], []
-    while len(phis) < 14:
+    while len(phis) < 30:
         genome = tuple(int(rng.random() < rng.choice([0.1, 0.3, 0.5])) for _ in space.units)
         if not space.is_valid(genome) or space.canonical(genome) == space.empty():
             continue
@@ -105,6 +105,7 @@ def test_phi_falls_as_more_is_removed(teacher):
         phis.append(semantic_similarity(parent, candidate, probe, parent_maps))
         removed.append(count_params(dict(parent.config)) - count_params(space.child_config(genome)))
     rho = spearmanr(removed, phis).statistic
+    # Measured here: -0.53 (attention units are small in parameters but large in Phi, so it is not -1).
     assert rho < -0.4, (rho, list(zip(removed, phis)))
 
 
@@ -115,9 +116,9 @@ def test_teacher_maps_for_the_shape_word_sit_on_the_object(teacher):
     ratios = []
     for row, i in enumerate(index.tolist()):
         tokens = teacher.tokenizer.tokenize(meta.text[i])
-        position = tokens.index(f"{meta.shape[i]}</w>") + 1  # + start token
+        position = tokens.index(f"{meta['shape'][i]}</w>") + 1  # + start token
         pixels = np.asarray(images[i], dtype=np.int16)
-        background = np.array(spec.backgrounds[meta.background[i]], dtype=np.int16)
+        background = np.array(spec.backgrounds[meta["background"][i]], dtype=np.int16)
         on_object = np.abs(pixels - background).sum(-1) > 60
         mask = torch.nn.functional.adaptive_avg_pool2d(torch.tensor(on_object, dtype=torch.float32)[None, None], 8)[0, 0]
         word_map = maps[row, position]

@@ -2,6 +2,7 @@
 
 from .diffusers_model import DiffusersModelDataset
 from .image_folder import ImageFolderDataset
+from .latest_version import LatestVersionCSVDataset
 from .safetensors_file import SafetensorsDataset
 
-__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "SafetensorsDataset"]
+__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "LatestVersionCSVDataset", "SafetensorsDataset"]

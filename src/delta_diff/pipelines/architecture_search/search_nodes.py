@@ -64,6 +64,7 @@ class ThetaParams(_Strict):
 class SurrogateDataParams(_Strict):
     n_candidates: int = 10
     seed: int = 0
+    reuse_previous: bool = True  # extend the newest saved table (same parent and settings) instead of redoing it
     distillation: DistillConfig = DistillConfig(steps=40, batch_size=32, learning_rate=5e-4, log_every=10)
 
 
@@ -105,12 +106,30 @@ def prepare_search(parent, prompt_sets: dict[str, Any], training_cache, classifi
     return {"evaluator": evaluator, "budget": budget, "space": space}
 
 
-def build_surrogate_training_data(context: dict[str, Any], training_cache, params: SearchParams) -> pd.DataFrame:
+def _setup_stamp(context: dict[str, Any], params: SearchParams) -> str:
+    """Rows of an earlier table are reusable only for the same parent weights, proxies and distillation."""
+    import hashlib
+    import json
+
+    parent = context["evaluator"].parent
+    weights = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in parent.parameters()))
+    settings = params.model_dump(include={"probe", "theta", "surrogate_data"}, exclude={"surrogate_data": {"n_candidates", "reuse_previous", "seed"}})
+    return hashlib.sha256((weights.hexdigest() + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:16]
+
+
+def build_surrogate_training_data(context: dict[str, Any], training_cache, previous: pd.DataFrame,
+                                  params: SearchParams) -> pd.DataFrame:
     evaluator = context["evaluator"]
+    stamp = _setup_stamp(context, params)
+    reusable = None
+    if params.surrogate_data.reuse_previous and len(previous) and "setup" in previous:
+        reusable = previous[previous["setup"] == stamp]
+        logger.info("reusing %d of %d rows of the previous surrogate table", len(reusable), len(previous))
     candidates = sample_candidates(context["space"], context["budget"], params.surrogate_data.n_candidates,
                                    params.surrogate_data.seed)
     distil = partial(_short_distil, cache=training_cache, config=params.surrogate_data.distillation)
-    table = collect_surrogate_data(evaluator, candidates, distil)
+    table = collect_surrogate_data(evaluator, candidates, distil, existing=reusable)
+    table["setup"] = stamp
     log_metrics({"surrogate_data.rows": len(table), "surrogate_data.mean_distil_seconds": table["distil_seconds"].mean(),
                  "surrogate_data.mean_proxy_seconds": table["proxy_seconds"].mean()})
     return table

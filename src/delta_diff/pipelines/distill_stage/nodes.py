@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.distill.launch import distill_in_processes
-from delta_diff.tracking import log_metrics, mlflow_metrics_logger
+from delta_diff.tracking import log_figure, log_metrics, mlflow_metrics_logger
 from delta_diff.world.components import sd_v1_noise_scheduler
 from delta_diff.world.sampling import generate_images, image_grid
 
@@ -56,10 +56,11 @@ def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets,
     checkpoint_dir = Path(params.checkpoint_root) / stage
     student = copy.deepcopy(student_unet)  # the input stays the pruned, undistilled model
     validation = prompt_sets["eval"][: params.validation_prompts]
-    grids = {}
 
     def on_validate(step, model):
-        grids[step] = _samples(parent, model, validation, params)
+        images = _samples(parent, model, validation, params)
+        figure = image_grid(images, [e["text"] for e in validation], columns=4)
+        log_figure(figure, f"{stage}/validation_step_{step:06d}.png")
 
     if params.num_processes > 1:
         student, history = distill_in_processes(parent.unet, student, training_cache, sd_v1_noise_scheduler(),

@@ -43,3 +43,9 @@ def distill_stage_template(namespace: str, parent: str, student: str | None = No
 
 def create_pipeline(**kwargs) -> Pipeline:
     return distill_stage_template("bk_sdm_small", parent="embedded_teacher")
+
+
+def baseline_pipeline() -> Pipeline:
+    """Single-step BK-SDM: teacher -> final student in one stage, with the path's total steps
+    (``params:distill_stage.baseline``, derived from the path's parameters)."""
+    return distill_stage_template("baseline", parent="embedded_teacher", params="params:distill_stage.baseline")
