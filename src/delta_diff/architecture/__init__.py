@@ -6,6 +6,7 @@ from .presets import PRESETS, preset_genome
 from .prune import count_params, prune
 from .space import ArchitectureSpace, Genome, Unit
 from .subspace import SubSpace
+from .nesting import NestedSpace, equal_budgets, relative_genome
 from .summary import genome_report, space_summary
 from .structure import ArchitectureError, UNetStructure, load_unet_config, parse_structure, structure_to_config
 
@@ -14,6 +15,9 @@ __all__ = [
     "ArchitectureError",
     "ArchitectureSpace",
     "SubSpace",
+    "NestedSpace",
+    "equal_budgets",
+    "relative_genome",
     "Genome",
     "UNetStructure",
     "Unit",

@@ -72,12 +72,19 @@ class ProxyEvaluator:
             raise RuntimeError(f"image metric {result.metric} unavailable: {result.reason}")
         return float(result.summary["score"])
 
+    def prune(self, genome: Genome):
+        """The candidate, pruned from the parent's weights. A path stage's ``NestedSpace`` speaks in teacher
+        coordinates, so its genome is first translated into the parent's own space."""
+        if hasattr(self.space, "parent_genome"):
+            return prune(self.parent, self.space.parent_genome(genome))
+        return prune(self.parent, genome, self.space)
+
     def evaluate(self, genome: Genome) -> dict:
         genome = self.space.canonical(genome)
         if genome in self.cache:
             return self.cache[genome]
         start = time.perf_counter()
-        candidate = prune(self.parent, genome, self.space).eval()
+        candidate = self.prune(genome).eval()
         phi = map_similarity(self.parent_maps, attention_maps(candidate, self.probe), self.probe.word_tokens)
         eps_mse = float(torch.nn.functional.mse_loss(self._eps(candidate), self.parent_eps))
         theta = self.theta_of(candidate)

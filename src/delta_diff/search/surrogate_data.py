@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 from tqdm.auto import tqdm
 
-from delta_diff.architecture import Genome, count_params, prune
+from delta_diff.architecture import Genome, count_params
 
 from .proxies import ProxyEvaluator
 
@@ -30,7 +30,7 @@ def collect_surrogate_data(evaluator: ProxyEvaluator, candidates: list[Genome], 
     for genome in tqdm(todo, desc="surrogate data (short distillations)", disable=not show_progress):
         proxies = evaluator.evaluate(genome)
         start = time.perf_counter()
-        student = prune(evaluator.parent, genome, evaluator.space)
+        student = evaluator.prune(genome)
         student = distil(evaluator.parent, student)
         distil_seconds = time.perf_counter() - start
         rows.append({

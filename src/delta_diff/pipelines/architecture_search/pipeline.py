@@ -14,11 +14,17 @@ SHARED_INPUTS = ("prompt_sets", "training_cache", "world_scorer")
 SHARED_PARAMETERS = {"params:world", "params:architecture_search.search"}
 
 
-def search_stage(namespace: str, parent: str) -> Pipeline:
+def search_stage(namespace: str, parent: str, plan: str | None = None) -> Pipeline:
+    """One stage searching below ``parent``; ``plan`` names a dataset with the stage's budget and nesting (a
+    path's planner writes it); without one the stage plans itself from ``budget`` in the parameters."""
+    planning = [] if plan else [
+        Node(search_nodes.plan_single_stage, ["parent", "params:architecture_search.search"], "search_plan",
+             name="plan_single_stage")
+    ]
     template = Pipeline(
-        [
+        planning + [
             Node(search_nodes.prepare_search,
-                 ["parent", "prompt_sets", "training_cache", "world_scorer", "params:world",
+                 ["parent", "search_plan", "prompt_sets", "training_cache", "world_scorer", "params:world",
                   "params:architecture_search.search"],
                  "search_context", name="prepare_search"),
             Node(search_nodes.build_surrogate_training_data,
@@ -34,8 +40,10 @@ def search_stage(namespace: str, parent: str) -> Pipeline:
             Node(search_nodes.prune_chosen, ["parent", "chosen_architecture"], "candidate_unet", name="prune_chosen"),
         ]
     )
-    return Pipeline(template, namespace=namespace, inputs={"parent": parent, **{i: i for i in SHARED_INPUTS}},
-                    parameters=SHARED_PARAMETERS)
+    inputs = {"parent": parent, **{i: i for i in SHARED_INPUTS}}
+    if plan:
+        inputs["search_plan"] = plan
+    return Pipeline(template, namespace=namespace, inputs=inputs, parameters=SHARED_PARAMETERS)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

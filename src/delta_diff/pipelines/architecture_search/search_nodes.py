@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from delta_diff.architecture import ArchitectureSpace, count_params, describe_removed, describe_structure, prune
+from delta_diff.architecture import ArchitectureSpace, NestedSpace, count_params, describe_removed, describe_structure, prune
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.reporting.search_figures import convergence_figure, population_figure, surrogate_fit_figure
 from delta_diff.scoring import AttributeClassifier, WorldScorer
@@ -77,18 +77,29 @@ class SearchParams(_Strict):
     evolution: EvolutionConfig = EvolutionConfig()
 
 
-def _budget(space: ArchitectureSpace, params: BudgetParams) -> int:
-    parent = count_params(space.parent_config)
-    budget = params.params if params.params is not None else int(parent * params.fraction_of_parent)
-    check_budget(space, budget)
-    return budget
-
-
-def prepare_search(parent, prompt_sets: dict[str, Any], training_cache, classifier: AttributeClassifier,
-                   world: WorldSpec, params: SearchParams) -> dict[str, Any]:
-    """Everything each candidate is measured against; fails here (seconds) on a bad budget or empty prompts."""
+def plan_single_stage(parent, params: SearchParams) -> dict[str, Any]:
+    """A stand-alone stage: the parent's whole space, budget from ``budget`` (a path plans its stages itself)."""
     space = ArchitectureSpace(dict(parent.unet.config))
-    budget = _budget(space, params.budget)
+    parent_params = count_params(space.parent_config)
+    budget = params.budget.params if params.budget.params is not None else int(parent_params * params.budget.fraction_of_parent)
+    check_budget(space, budget)
+    return {"teacher_config": dict(space.parent_config), "base": None, "student": None, "budget": budget}
+
+
+def search_space(plan: dict[str, Any]):
+    """The space a plan searches: the parent's own, or (on a path) the nested one in teacher coordinates."""
+    teacher_space = ArchitectureSpace(plan["teacher_config"])
+    if plan["student"] is None:
+        return teacher_space
+    return NestedSpace(teacher_space, teacher_space.parse(plan["base"] or "none"), teacher_space.parse(plan["student"]))
+
+
+def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], training_cache,
+                   classifier: AttributeClassifier, world: WorldSpec, params: SearchParams) -> dict[str, Any]:
+    """Everything each candidate is measured against; fails here (seconds) on a bad budget or empty prompts."""
+    space = search_space(plan)
+    budget = int(plan["budget"])
+    check_budget(space, budget)
     evaluation = prompt_sets.get("eval") or []
     if not evaluation:
         raise ValueError("prompt_sets has no eval prompts; rerun data_prep (Theta needs prompts)")
@@ -101,7 +112,7 @@ def prepare_search(parent, prompt_sets: dict[str, Any], training_cache, classifi
     theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,
                        params.theta.guidance_scale)
     evaluator = ProxyEvaluator(parent, space, probe, scorer, theta)
-    logger.info("search space: %d units; parent %s params; budget %s params", len(space),
+    logger.info("search space: %d free units; parent %s params; budget %s params", len(space),
                 f"{count_params(space.parent_config):,}", f"{budget:,}")
     return {"evaluator": evaluator, "budget": budget, "space": space}
 
@@ -169,11 +180,15 @@ def search_architecture(context: dict[str, Any], surrogate, params: SearchParams
     history = pd.DataFrame(result.history)
     evaluated = pd.DataFrame([{**evaluator.evaluate(g), "estimate": e} for g, e in estimates.items()])
     chosen = space.to_string(result.best_genome)
+    teacher_space = getattr(space, "full", space)
+    full_genome = space.to_full(result.best_genome) if hasattr(space, "to_full") else result.best_genome
     proxies = evaluator.evaluate(result.best_genome)
     architecture = {
-        "genome": chosen,
+        "genome": chosen,  # in the coordinates of the plan's teacher (the parent itself on a stand-alone stage)
+        "parent_genome": "".join(map(str, space.parent_genome(result.best_genome)))
+        if hasattr(space, "parent_genome") else chosen,
         "removed_units": space.removed_keys(result.best_genome),
-        "removed": describe_removed(space, result.best_genome),
+        "removed": describe_removed(teacher_space, full_genome),
         "kept": describe_structure(space.derive(result.best_genome).structure),
         "params": proxies["params"],
         "parent_params": count_params(space.parent_config),
@@ -192,4 +207,4 @@ def search_architecture(context: dict[str, Any], surrogate, params: SearchParams
 
 def prune_chosen(parent, architecture: dict[str, Any]):
     space = ArchitectureSpace(dict(parent.unet.config))
-    return prune(parent.unet, space.parse(architecture["genome"]), space)
+    return prune(parent.unet, space.parse(architecture["parent_genome"]), space)

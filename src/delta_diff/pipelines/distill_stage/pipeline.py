@@ -2,22 +2,25 @@
 
 ``distill_stage_template(namespace, parent, student)`` is reused by every stage and by the single-step
 baseline. Registered alone it distils the shipped teacher into a BK-SDM-Small-analogue student
-(``kedro run --pipelines distill_stage``); ``baseline`` is the same in one step with the path's total steps.
+(``kedro run --pipelines distill_stage``); the path's ``baseline`` is the same with the path's total steps.
 """
-
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
 from . import nodes
+from .nodes import DistillStageParams
 
 SHARED_INPUTS = ("training_cache", "prompt_sets")
 
 
 def _for_stage(stage: str):
-    function = partial(nodes.distill_stage, stage)
-    update_wrapper(function, nodes.distill_stage)
-    return function
+    # A closure, not functools.partial: Kedro validates "params:" inputs from the node function's own type
+    # hints, which a partial hides (the parameters would arrive unvalidated, as a dict).
+    def distill_stage(parent, student_unet, training_cache, prompt_sets, params: DistillStageParams):
+        return nodes.distill_stage(stage, parent, student_unet, training_cache, prompt_sets, params)
+
+    distill_stage.__doc__ = nodes.distill_stage.__doc__
+    return distill_stage
 
 
 def distill_stage_template(namespace: str, parent: str, student: str | None = None,
@@ -44,8 +47,3 @@ def distill_stage_template(namespace: str, parent: str, student: str | None = No
 def create_pipeline(**kwargs) -> Pipeline:
     return distill_stage_template("bk_sdm_small", parent="embedded_teacher")
 
-
-def baseline_pipeline() -> Pipeline:
-    """Single-step BK-SDM: teacher -> final student in one stage, with the path's total steps
-    (``params:distill_stage.baseline``, derived from the path's parameters)."""
-    return distill_stage_template("baseline", parent="embedded_teacher", params="params:distill_stage.baseline")

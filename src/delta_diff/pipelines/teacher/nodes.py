@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 import torch
 from pydantic import BaseModel, ConfigDict
 
@@ -17,7 +15,7 @@ from delta_diff.scoring.train_world_scorer import (
     labels_from_metadata,
     train_attribute_classifier,
 )
-from delta_diff.tracking import mlflow_metrics_logger
+from delta_diff.tracking import log_metrics, mlflow_metrics_logger
 from delta_diff.world import ATTRIBUTES, WorldSpec, make_prompt_set, make_world_images, parse_caption
 from delta_diff.world.components import (
     TextEncoderConfig,
@@ -97,7 +95,7 @@ def fit_vae(train_images: ImageFolder, params: VAEParams):
     vae, _ = train_vae(pixels, params.model, params.training, params.checkpoint_dir, mlflow_metrics_logger())
     mse = reconstruction_mse(vae, pixels[:2048])
     logger.info("VAE reconstruction MSE %.4f, latent scaling factor %.4f", mse, vae.config.scaling_factor)
-    _log({"vae.reconstruction_mse": mse, "vae.scaling_factor": vae.config.scaling_factor})
+    log_metrics({"vae.reconstruction_mse": mse, "vae.scaling_factor": vae.config.scaling_factor})
     return vae
 
 
@@ -153,8 +151,8 @@ def check_teacher_competence(teacher, classifier, world: WorldSpec, params: Comp
                      "seeds": f"{params.seed}..{params.seed + params.n_prompts - 1}"},
         "chance": {a: 1 / len(world.values(a)) for a in ATTRIBUTES},
     }
-    _log({f"competence.teacher.{k}": v for k, v in teacher_result.summary.items()})
-    _log({f"competence.scorer_real.{k}": v for k, v in real_acc.items()})
+    log_metrics({f"competence.teacher.{k}": v for k, v in teacher_result.summary.items()})
+    log_metrics({f"competence.scorer_real.{k}": v for k, v in real_acc.items()})
     failures = []
     if teacher_result.summary["shape_accuracy"] < params.min_shape_accuracy:
         failures.append(f"shape {teacher_result.summary['shape_accuracy']:.2f} < {params.min_shape_accuracy}")
@@ -172,10 +170,3 @@ def check_teacher_competence(teacher, classifier, world: WorldSpec, params: Comp
     if failures:
         logger.error("teacher is not competent: %s", "; ".join(failures))
     return report, grid
-
-
-def _log(metrics: dict[str, Any]) -> None:
-    import mlflow
-
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})

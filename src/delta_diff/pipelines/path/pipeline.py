@@ -1,0 +1,91 @@
+"""``path``: the whole DELTA-Diff path as namespaced stages (DESIGN.md §1, §4), plus the single-step baseline.
+
+    embedded_teacher -> stage_1 (search + distil) -> stage_2 ... -> stage_N (distil the final student)
+    embedded_teacher -> baseline (distil the final student in one step, with the path's total steps)
+
+Each stage's distilled pipeline (``stage_i.student_pipeline``) is the next stage's parent, so kedro-viz shows
+the chain and ``kedro run --namespaces stage_2`` re-runs one stage. The number of stages shapes the pipeline,
+so it is read before the parameters load (``read_n_stages``); everything else is a validated parameter.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial, update_wrapper
+from pathlib import Path
+
+from kedro.pipeline import Node, Pipeline
+
+from delta_diff.pipelines.architecture_search.pipeline import search_stage
+from delta_diff.pipelines.distill_stage.pipeline import distill_stage_template
+
+from . import nodes
+from .nodes import PathParams
+
+TEACHER = "embedded_teacher"
+
+
+def read_n_stages(conf_source: str | Path | None = None) -> int:
+    """``path.n_stages`` from the project's parameters (base, then the run environment: ``KEDRO_ENV`` or local)."""
+    from kedro.config import OmegaConfigLoader
+
+    from delta_diff.settings import CONFIG_LOADER_ARGS
+
+    conf = Path(conf_source or Path.cwd() / "conf")
+    if not conf.is_dir():
+        return nodes.PathParams().n_stages  # outside a project (e.g. imported by a tool): the default shape
+    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=os.environ.get("KEDRO_ENV", "local"),
+                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
+    value = loader["parameters"].get("path", {}).get("n_stages", nodes.PathParams().n_stages)
+    if not isinstance(value, int) or not 1 <= value <= 8:
+        raise ValueError(f"path.n_stages must be an integer in 1..8, got {value!r} (conf/*/parameters_path.yml)")
+    return value
+
+
+def _bound(function, *args):
+    bound = partial(function, *args)
+    update_wrapper(bound, function)
+    return bound
+
+
+def _plan(n_stages: int) -> Node:
+    # A closure, not functools.partial: Kedro validates "params:" inputs from the node function's own type
+    # hints, which a partial hides (the parameters would arrive unvalidated, as a dict).
+    def plan_path(teacher, params: PathParams) -> dict:
+        return nodes.plan_path(n_stages, teacher, params)
+
+    return Node(plan_path, [TEACHER, "params:path"], "path_plan", name="plan_path")
+
+
+def path_pipeline(n_stages: int) -> Pipeline:
+    steps = [_plan(n_stages)]
+    parent, previous = TEACHER, None
+    for index in range(1, n_stages):
+        stage = f"stage_{index}"
+        inputs = ["path_plan"] + ([previous] if previous else [])
+        steps.append(Node(_bound(nodes.plan_stage, index), inputs, f"{stage}.search_plan", name=f"plan_{stage}"))
+        steps.append(search_stage(stage, parent, plan=f"{stage}.search_plan"))
+        steps.append(distill_stage_template(stage, parent, student=f"{stage}.candidate_unet"))
+        parent, previous = f"{stage}.student_pipeline", f"{stage}.chosen_architecture"
+    final = f"stage_{n_stages}"
+    steps.append(Node(nodes.prune_final_student, [parent, "path_plan"] + ([previous] if previous else []),
+                      f"{final}.final_student_unet", name=f"prune_{final}_student"))
+    steps.append(distill_stage_template(final, parent, student=f"{final}.final_student_unet"))
+    return Pipeline(steps) + baseline_pipeline()
+
+
+def baseline_pipeline() -> Pipeline:
+    """Single-step BK-SDM: the final student pruned from the teacher, distilled with the path's total steps."""
+    prune_node = Node(nodes.prune_final_student, [TEACHER, "path_plan"], "baseline.final_student_unet",
+                      name="prune_baseline_student")
+    return Pipeline([prune_node]) + distill_stage_template(
+        "baseline", TEACHER, student="baseline.final_student_unet", params="params:distill_stage.baseline")
+
+
+def baseline_only() -> Pipeline:
+    """``kedro run --pipelines baseline``: plan (for the student) and the baseline stage alone."""
+    return Pipeline([_plan(read_n_stages())]) + baseline_pipeline()
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return path_pipeline(read_n_stages())

@@ -1,0 +1,71 @@
+"""The whole path: its shape, its parameter checks, and a micro end-to-end run through a real KedroSession."""
+
+import json
+
+import pytest
+from diffusers import UNet2DConditionModel
+from kedro.framework.session import KedroSession
+
+from delta_diff.architecture import count_params
+from delta_diff.pipelines.path.pipeline import path_pipeline
+
+MICRO = {
+    "data_prep": {"training_images": {"n_images": 64}, "prompt_sets": {"n_train_prompts": 8, "n_eval_prompts": 8}},
+    "architecture_search": {"search": {
+        "probe": {"n_prompts": 4, "timesteps": [500]},
+        "theta": {"n_prompts": 4, "steps": 3},
+        "surrogate_data": {"n_candidates": 6, "distillation": {"steps": 2, "batch_size": 8, "log_every": 1}},
+        "surrogate": {"n_estimators": 20},
+        "evolution": {"population": 6, "max_generations": 2, "patience": 2, "real_evaluations_per_generation": 2},
+    }},
+    "distill_stage": {"stage": {"distillation": {"steps": 2, "batch_size": 8, "log_every": 1, "checkpoint_every": 2},
+                                "validation_prompts": 2, "validation_steps": 2}},
+}
+
+
+def test_path_shape_chains_stages_and_keeps_the_baseline_apart():
+    pipeline = path_pipeline(3)
+    names = {node.name for node in pipeline.nodes}
+    for stage in ("stage_1", "stage_2"):
+        assert {f"{stage}.search_architecture", f"{stage}.distill"} <= names
+    assert "stage_3.distill" in names and "stage_3.search_architecture" not in names
+    assert "baseline.distill" in names
+    stage_2_search = next(n for n in pipeline.nodes if n.name == "stage_2.prepare_search")
+    assert "stage_1.student_pipeline" in stage_2_search.inputs  # the chain teacher -> TA1 -> TA2
+    baseline = next(n for n in pipeline.nodes if n.name == "baseline.distill")
+    assert "embedded_teacher" in baseline.inputs
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [({"path": {"budgets": [0.8]}}, "path.budgets has 1 entries"),
+     ({"path": {"budgets": [0.6, 0.8]}}, "strictly decreasing"),
+     ({"path": {"student": {"preset": None}}}, "exactly one of preset and genome"),
+     ({"path": {"n_stages": 0}}, "n_stages"),
+     ({"path": {"n_stages": 2}}, "built with 3 stages")],
+)
+def test_bad_path_parameters_fail_before_any_node(kedro_project, bad, message):
+    with KedroSession.create(project_path=kedro_project, runtime_params=bad) as session:
+        with pytest.raises(Exception, match=message):
+            session.run(pipeline_names=["__default__"])
+    assert not (kedro_project / "data" / "05_model_input").exists()
+
+
+def latest(path):
+    return sorted(path.iterdir())[-1] / path.name
+
+
+@pytest.mark.slow
+def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project):
+    (kedro_project / "conf" / "local" / "parameters_path.yml").write_text("path:\n  n_stages: 2\n")
+    with KedroSession.create(project_path=kedro_project, runtime_params=MICRO) as session:
+        session.run(pipeline_names=["__default__"])
+    data = kedro_project / "data"
+    plan = json.loads(latest(data / "07_model_output" / "path_plan.json").read_text())
+    chosen = json.loads(latest(data / "07_model_output" / "stage_1" / "chosen_architecture.json").read_text())
+    assert plan["student_params"] < chosen["params"] <= plan["budgets"][0] < plan["teacher_params"]
+    # nested: the assistant removes only units the student also removes
+    assert all(not c or s == "1" for c, s in zip(map(int, chosen["genome"]), plan["student"]))
+    student = UNet2DConditionModel.from_pretrained(latest(data / "06_models" / "stage_2" / "distilled_unet"))
+    baseline = UNet2DConditionModel.from_pretrained(latest(data / "06_models" / "baseline" / "distilled_unet"))
+    assert count_params(dict(student.config)) == count_params(dict(baseline.config)) == plan["student_params"]
