@@ -20,6 +20,8 @@ MICRO = {
     }},
     "distill_stage": {"stage": {"distillation": {"steps": 2, "batch_size": 8, "log_every": 1, "checkpoint_every": 2},
                                 "validation_prompts": 2, "validation_steps": 2}},
+    "evaluate": {"n_prompts": 4, "steps": 3, "latency_repeats": 2, "probe_prompts": 4, "probe_timesteps": [500],
+                 "grid_prompts": 3},
 }
 
 
@@ -69,3 +71,9 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     student = UNet2DConditionModel.from_pretrained(latest(data / "06_models" / "stage_2" / "distilled_unet"))
     baseline = UNet2DConditionModel.from_pretrained(latest(data / "06_models" / "baseline" / "distilled_unet"))
     assert count_params(dict(student.config)) == count_params(dict(baseline.config)) == plan["student_params"]
+    results = latest(data / "08_reporting" / "results.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in results[1:]] == ["teacher", "stage_1", "stage_2", "baseline"]
+    markdown = latest(data / "08_reporting" / "results.md").read_text()
+    assert "HPS v2: unavailable" in markdown
+    for figure in ("comparison_grid.png", "attention_maps.png", "path_plot.png"):
+        assert latest(data / "08_reporting" / figure).stat().st_size > 0

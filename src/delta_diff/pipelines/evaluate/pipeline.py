@@ -1,7 +1,31 @@
-"""``evaluate``: no nodes yet (see the open issues); the registry leaves empty pipelines out."""
+"""``evaluate``: the teacher, every assistant, the path's student and the baseline, measured the same way."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from delta_diff.pipelines.path.pipeline import read_n_stages
+
+from . import nodes
+from .nodes import EvaluateParams
+
+
+def evaluate_pipeline(n_stages: int) -> Pipeline:
+    names = ["teacher"] + [f"stage_{i}" for i in range(1, n_stages + 1)] + ["baseline"]
+    datasets = ["embedded_teacher"] + [f"{n}.student_pipeline" for n in names[1:]]
+    roles = {"teacher": "teacher", "baseline": "baseline", f"stage_{n_stages}": "student"}
+    roles.update({f"stage_{i}": "assistant" for i in range(1, n_stages)})
+
+    def evaluate_models(prompt_sets, training_cache, world_scorer, world, params: EvaluateParams, *pipelines):
+        return nodes.evaluate_models(dict(zip(names, pipelines)), roles, prompt_sets, training_cache, world_scorer,
+                                     world, params)
+
+    return Pipeline([
+        Node(evaluate_models,
+             ["prompt_sets", "training_cache", "world_scorer", "params:world", "params:evaluate", *datasets],
+             ["results_table", "results_markdown", "comparison_grid", "attention_maps_figure", "path_plot",
+              "evaluation_notes"],
+             name="evaluate_models"),
+    ])
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return evaluate_pipeline(read_n_stages())
