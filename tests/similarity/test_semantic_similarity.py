@@ -109,6 +109,9 @@ def test_phi_falls_as_more_is_removed(teacher):
     assert rho < -0.4, (rho, list(zip(removed, phis)))
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "open finding: the embedded teacher's word maps localise only weakly (median 1.08x inside the object, "
+    "chance 1.0; also with a 2-layer text encoder: 1.07x), so this must of the search issue does not hold yet"))
 def test_teacher_maps_for_the_shape_word_sit_on_the_object(teacher):
     probe, images, meta, index = world_probe(teacher, n=24, timesteps=(400,))
     maps = attention_maps(teacher.unet, probe)  # N x T x 8 x 8

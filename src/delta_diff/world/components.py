@@ -24,7 +24,7 @@ class TokenizerConfig(BaseModel):
 class TextEncoderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hidden_size: int = 64
-    layers: int = 0  # see conf/base/parameters_teacher.yml: no mixing keeps cross-attention maps per word
+    layers: int = 0  # no mixing: each token carries only its word (conf/base/parameters_teacher.yml)
     heads: int = 4
     seed: int = 0
 
