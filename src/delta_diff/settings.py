@@ -43,6 +43,10 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # ${mul:a,b}: derived parameters (the baseline's steps = the path's total), never typed twice
     "custom_resolvers": {"mul": _multiply},
+    # Deep-merge parameters of the run environment over base. Kedro's default ("destructive") replaces whole
+    # top-level keys, and it merges --params into the environment's config first: with any conf/local
+    # parameters file, `--params data_prep.training_images.n_images=64` would wipe the rest of data_prep.
+    "merge_strategy": {"parameters": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

@@ -33,7 +33,9 @@ def test_tiny_student_stage_pairs_follow_bk_sdm_mapping(parent):
     space = ArchitectureSpace(dict(parent.config))
     student = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
     pairs = stage_pairs(student, parent)
-    assert ("up_blocks.0", "up_blocks.1") in pairs and ("down_blocks.2", "down_blocks.2") in pairs
+    assert ("up_blocks.0", "up_blocks.1") in pairs
+    # down stages are matched before the downsampler the student's new last level no longer has
+    assert ("down_blocks.2.attentions.0", "down_blocks.2.attentions.1") in pairs
     assert not any(s == "mid_block" for s, _ in pairs)
 
 
@@ -48,9 +50,10 @@ def test_output_and_feature_losses_vanish_when_student_is_parent(parent):
     assert parts["out_kd"] == 0.0 and parts["feat_kd"] == 0.0 and parts["task"] > 0
 
 
-def test_a_short_run_lowers_the_kd_loss(parent):
+@pytest.mark.parametrize("preset", ["bk-sdm-small", "bk-sdm-tiny"])
+def test_a_short_run_lowers_the_kd_loss(parent, preset):
     space = ArchitectureSpace(dict(parent.config))
-    student = prune(parent, preset_genome(space, "bk-sdm-small"), space)
+    student = prune(parent, preset_genome(space, preset), space)
     config = DistillConfig(steps=40, batch_size=8, learning_rate=2e-3, log_every=10, caption_dropout=0.0)
     _, history = distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config, show_progress=False)
     kd = [h["feat_kd"] + h["out_kd"] for h in history]

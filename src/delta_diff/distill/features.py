@@ -20,7 +20,9 @@ def stage_pairs(student, parent) -> list[tuple[str, str]]:
     if n_student > n_parent:
         raise ValueError(f"student has {n_student} levels, its parent only {n_parent}: not a sub-architecture")
     removed = n_parent - n_student
-    pairs = [(f"down_blocks.{i}", f"down_blocks.{i}") for i in range(n_student)]
+    # Down stages are matched *before* their downsampler: a student whose inner stages were removed has no
+    # downsampler on its new last level, so after it the two outputs would differ in resolution.
+    pairs = [(_down_stage_output(student, i), _down_stage_output(parent, i)) for i in range(n_student)]
     if student.mid_block is not None and parent.mid_block is not None:
         pairs.append(("mid_block", "mid_block"))
     pairs += [(f"up_blocks.{i}", f"up_blocks.{i + removed}") for i in range(n_student)]
@@ -35,8 +37,20 @@ def stage_pairs(student, parent) -> list[tuple[str, str]]:
     return pairs
 
 
-def _out_channels(block) -> int:
-    return block.resnets[-1].out_channels
+def _down_stage_output(model, level: int) -> str:
+    block = model.down_blocks[level]
+    attentions = getattr(block, "attentions", None)
+    if attentions is not None and len(attentions):
+        return f"down_blocks.{level}.attentions.{len(attentions) - 1}"
+    return f"down_blocks.{level}.resnets.{len(block.resnets) - 1}"
+
+
+def _out_channels(module) -> int:
+    if hasattr(module, "resnets"):
+        return module.resnets[-1].out_channels
+    if hasattr(module, "out_channels"):
+        return module.out_channels
+    return module.proj_out.out_features if hasattr(module.proj_out, "out_features") else module.proj_out.out_channels
 
 
 def unwrap(model):
