@@ -49,3 +49,16 @@ def population_figure(evaluated: pd.DataFrame, chosen_genome: str):
     ax.set_title("evaluated candidates", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def exhaustive_figure(table: pd.DataFrame):
+    """When every feasible architecture was distilled: measured score against Phi, no surrogate involved."""
+    figure, ax = plt.subplots(figsize=(4.6, 3.6))
+    ax.scatter(table["phi"], table["distilled_score"])
+    for _, row in table.iterrows():
+        ax.annotate(str(row.get("removed", "")), (row["phi"], row["distilled_score"]), fontsize=6)
+    ax.set_xlabel("Phi (semantic similarity to parent)")
+    ax.set_ylabel("measured score after short distillation")
+    ax.set_title(f"all {len(table)} feasible architectures distilled (no surrogate needed)", fontsize=9)
+    figure.tight_layout()
+    return figure

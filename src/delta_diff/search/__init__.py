@@ -1,6 +1,6 @@
 """Surrogate-assisted evolutionary search for each teacher-assistant architecture (Kedro-free)."""
 
-from .candidates import check_budget, fill_to_budget, params_of, sample_candidates, smallest_genome
+from .candidates import all_feasible, check_budget, fill_to_budget, params_of, sample_candidates, smallest_genome
 from .evolution import EvolutionConfig, SearchResult, evolve
 from .proxies import ProxyEvaluator, ThetaSetup
 from .surrogate import FEATURES, Surrogate, SurrogateConfig, fit_surrogate
@@ -14,6 +14,7 @@ __all__ = [
     "Surrogate",
     "SurrogateConfig",
     "ThetaSetup",
+    "all_feasible",
     "check_budget",
     "collect_surrogate_data",
     "evolve",

@@ -70,3 +70,11 @@ def sample_candidates(space: ArchitectureSpace, budget: int, n: int, seed: int, 
     if not found:
         raise ArchitectureError(f"no sub-architecture within {budget:,} params found after {tries} tries")
     return found
+
+
+def all_feasible(space: ArchitectureSpace, budget: int, max_units: int = 12) -> list[Genome] | None:
+    """Every distinct architecture within the budget, when the space is small enough to enumerate (a path
+    stage nested between a parent and its student often is); None otherwise."""
+    if len(space.units) > max_units:
+        return None
+    return [g for g in space.enumerate() if params_of(space, g) <= budget]

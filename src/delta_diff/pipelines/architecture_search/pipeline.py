@@ -34,7 +34,7 @@ def search_stage(namespace: str, parent: str, plan: str | None = None) -> Pipeli
             Node(search_nodes.fit_search_surrogate, ["surrogate_training_data", "params:architecture_search.search"],
                  ["surrogate", "surrogate_report", "surrogate_fit_plot"], name="fit_search_surrogate"),
             Node(search_nodes.search_architecture,
-                 ["search_context", "surrogate", "params:architecture_search.search"],
+                 ["search_context", "surrogate", "params:architecture_search.search", "surrogate_training_data"],
                  ["chosen_architecture", "search_history", "search_convergence_plot", "search_population_plot"],
                  name="search_architecture"),
             Node(search_nodes.prune_chosen, ["parent", "chosen_architecture"], "candidate_unet", name="prune_chosen"),

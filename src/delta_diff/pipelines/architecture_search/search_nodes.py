@@ -11,13 +11,19 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from delta_diff.architecture import ArchitectureSpace, NestedSpace, count_params, describe_removed, describe_structure, prune
 from delta_diff.distill import DistillConfig, distill_student
-from delta_diff.reporting.search_figures import convergence_figure, population_figure, surrogate_fit_figure
+from delta_diff.reporting.search_figures import (
+    convergence_figure,
+    exhaustive_figure,
+    population_figure,
+    surrogate_fit_figure,
+)
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.search import (
     EvolutionConfig,
     ProxyEvaluator,
     SurrogateConfig,
     ThetaSetup,
+    all_feasible,
     check_budget,
     collect_surrogate_data,
     evolve,
@@ -136,11 +142,19 @@ def build_surrogate_training_data(context: dict[str, Any], training_cache, previ
     if params.surrogate_data.reuse_previous and len(previous) and "setup" in previous:
         reusable = previous[previous["setup"] == stamp]
         logger.info("reusing %d of %d rows of the previous surrogate table", len(reusable), len(previous))
-    candidates = sample_candidates(context["space"], context["budget"], params.surrogate_data.n_candidates,
-                                   params.surrogate_data.seed)
+    feasible = all_feasible(context["space"], context["budget"])
+    exhaustive = feasible is not None and len(feasible) <= params.surrogate_data.n_candidates
+    if exhaustive:
+        # Fewer architectures fit than we would distil anyway: distil them all; the measurement is the answer.
+        logger.info("only %d architectures fit the budget: distilling every one (no surrogate needed)", len(feasible))
+        candidates = feasible
+    else:
+        candidates = sample_candidates(context["space"], context["budget"], params.surrogate_data.n_candidates,
+                                       params.surrogate_data.seed)
     distil = partial(_short_distil, cache=training_cache, config=params.surrogate_data.distillation)
     table = collect_surrogate_data(evaluator, candidates, distil, existing=reusable)
     table["setup"] = stamp
+    table["exhaustive"] = exhaustive
     log_metrics({"surrogate_data.rows": len(table), "surrogate_data.mean_distil_seconds": table["distil_seconds"].mean(),
                  "surrogate_data.mean_proxy_seconds": table["proxy_seconds"].mean()})
     return table
@@ -152,7 +166,15 @@ def _short_distil(parent, student, cache, config: DistillConfig):
     return student
 
 
+# Stands in for the surrogate when every feasible architecture was distilled (Kedro refuses to hand over None).
+EXHAUSTIVE = "exhaustive: no surrogate needed"
+
+
 def fit_search_surrogate(table: pd.DataFrame, params: SearchParams):
+    if len(table) and bool(table["exhaustive"].iloc[0]):
+        report = {"rows": len(table), "exhaustive": True,
+                  "note": "every architecture within the budget was distilled for real; no surrogate was fitted"}
+        return EXHAUSTIVE, report, exhaustive_figure(table)
     surrogate, report, out_of_fold = fit_surrogate(table, params.surrogate)
     quality = report["surrogate"]
     logger.info("surrogate: Kendall %.2f, Spearman %.2f, RMSE %.4f (%d rows); Phi alone Kendall %.2f",
@@ -165,8 +187,17 @@ def fit_search_surrogate(table: pd.DataFrame, params: SearchParams):
     return surrogate, report, surrogate_fit_figure(out_of_fold, report)
 
 
-def search_architecture(context: dict[str, Any], surrogate, params: SearchParams):
+def search_architecture(context: dict[str, Any], surrogate, params: SearchParams, table: pd.DataFrame | None = None):
     evaluator, space, budget = context["evaluator"], context["space"], context["budget"]
+    if surrogate == EXHAUSTIVE:  # every feasible candidate was measured: pick the best measurement
+        best = table.sort_values("distilled_score", ascending=False).iloc[0]
+        genome = tuple(int(c) for c in str(best["genome"]))
+        genome = space.from_full(genome) if hasattr(space, "from_full") else genome
+        return _report_choice(evaluator, space, budget, genome, float(best["distilled_score"]),
+                              pd.DataFrame([{"generation": 0, "best": float(best["distilled_score"]),
+                                             "mean": float(table["distilled_score"].mean()),
+                                             "feasible": len(table), "real_evaluations": len(table)}]),
+                              table.assign(estimate=table["distilled_score"]))
     estimates: dict[tuple, float] = {}
 
     def fitness(genome):
@@ -177,30 +208,34 @@ def search_architecture(context: dict[str, Any], surrogate, params: SearchParams
         return estimates[genome]
 
     result = evolve(space, budget, fitness, params.evolution)
-    history = pd.DataFrame(result.history)
     evaluated = pd.DataFrame([{**evaluator.evaluate(g), "estimate": e} for g, e in estimates.items()])
-    chosen = space.to_string(result.best_genome)
+    return _report_choice(evaluator, space, budget, result.best_genome, result.best_fitness,
+                          pd.DataFrame(result.history), evaluated)
+
+
+def _report_choice(evaluator, space, budget: int, genome, score: float, history: pd.DataFrame,
+                   evaluated: pd.DataFrame):
+    chosen = space.to_string(genome)
     teacher_space = getattr(space, "full", space)
-    full_genome = space.to_full(result.best_genome) if hasattr(space, "to_full") else result.best_genome
-    proxies = evaluator.evaluate(result.best_genome)
+    full_genome = space.to_full(genome) if hasattr(space, "to_full") else genome
+    proxies = evaluator.evaluate(genome)
     architecture = {
         "genome": chosen,  # in the coordinates of the plan's teacher (the parent itself on a stand-alone stage)
-        "parent_genome": "".join(map(str, space.parent_genome(result.best_genome)))
-        if hasattr(space, "parent_genome") else chosen,
-        "removed_units": space.removed_keys(result.best_genome),
+        "parent_genome": "".join(map(str, space.parent_genome(genome))) if hasattr(space, "parent_genome") else chosen,
+        "removed_units": space.removed_keys(genome),
         "removed": describe_removed(teacher_space, full_genome),
-        "kept": describe_structure(space.derive(result.best_genome).structure),
+        "kept": describe_structure(space.derive(genome).structure),
         "params": proxies["params"],
         "parent_params": count_params(space.parent_config),
         "budget": budget,
-        "estimated_distilled_score": result.best_fitness,
+        "estimated_distilled_score": score,
         "proxies": {k: proxies[k] for k in ("phi", "theta", "eps_mse")},
         "generations": len(history),
         "real_proxy_evaluations": evaluator.evaluations,
     }
-    logger.info("chosen: %s params (budget %s), estimate %.4f; removes %s", f"{proxies['params']:,}", f"{budget:,}",
-                result.best_fitness, ", ".join(architecture["removed_units"]) or "nothing")
-    log_metrics({"search.estimate": result.best_fitness, "search.params": proxies["params"],
+    logger.info("chosen: %s params (budget %s), score %.4f; removes %s", f"{proxies['params']:,}", f"{budget:,}",
+                score, ", ".join(architecture["removed_units"]) or "nothing")
+    log_metrics({"search.estimate": score, "search.params": proxies["params"],
                  "search.generations": len(history), "search.proxy_evaluations": evaluator.evaluations})
     return architecture, history, convergence_figure(history), population_figure(evaluated, chosen)
 
