@@ -83,3 +83,31 @@ def test_nan_loss_stops_and_names_the_step(parent, tmp_path):
     with pytest.raises(FloatingPointError, match="at step 1"):
         distill_student(parent, student, cache, sd_v1_noise_scheduler(), DistillConfig(batch_size=8, steps=3),
                         checkpoint_dir=str(tmp_path / "ck"), show_progress=False)
+
+
+def test_a_raw_image_folder_is_encoded_on_the_fly(tmp_path):
+    """No cache: VAE and text encoder run every step, with BK-SDM's random crop."""
+    from diffusers import UNet2DConditionModel
+
+    from delta_diff.data import read_image_folder, write_image_folder
+    from delta_diff.distill.batches import FolderBatches
+    from delta_diff.world import WorldSpec, make_world_images
+    from delta_diff.world.components import (
+        TextEncoderConfig, TokenizerConfig, VAEConfig, build_text_encoder, build_vae, train_tokenizer,
+    )
+
+    images, metadata = make_world_images(WorldSpec(), "train", 12, seed=0)
+    folder = read_image_folder(write_image_folder(tmp_path / "raw", images, metadata))
+    tokenizer = train_tokenizer(folder.captions, TokenizerConfig(vocab_size=400, max_length=16))
+    text_encoder = build_text_encoder(tokenizer, TextEncoderConfig(hidden_size=16, heads=2))
+    vae = build_vae(VAEConfig(block_out_channels=[16, 16, 16], norm_num_groups=8))
+    source = FolderBatches(folder, vae, tokenizer, text_encoder, resolution=32, batch_size=4, random_flip=True)
+    latents, text = source.batch(torch.tensor([0, 1, 2, 3]), torch.Generator().manual_seed(0))
+    assert latents.shape == (4, 4, 8, 8) and text.shape == (4, 16, 16)
+    torch.manual_seed(0)
+    parent = UNet2DConditionModel(**tiny_unet_config()).eval()
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-small"), space)
+    _, history = distill_student(parent, student, source, sd_v1_noise_scheduler(),
+                                 DistillConfig(steps=2, batch_size=4, log_every=1), show_progress=False)
+    assert [h["step"] for h in history] == [1, 2]

@@ -26,12 +26,12 @@ from delta_diff.training import BatchSampler, TrainingCheckpoints
 from delta_diff.training.checkpoint import CheckpointError
 from delta_diff.training.loop import MetricsLogger
 
+from .batches import CachedBatches, FolderBatches, check_cache  # noqa: F401  (check_cache re-exported)
 from .features import collect_outputs, stage_pairs
 from .losses import LossWeights, distillation_loss
 
 logger = logging.getLogger(__name__)
 
-CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding")  # what training reads
 # Settings that may change between a run and its resumption (the rest must match the checkpoint).
 RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "validate_every"}
 
@@ -59,18 +59,6 @@ class DistillConfig(BaseModel):
     validate_every: int = 0  # 0: no validation images during training
 
 
-def check_cache(cache: dict[str, torch.Tensor], batch_size: int) -> int:
-    missing = [k for k in CACHE_KEYS if k not in cache]
-    if missing:
-        raise ValueError(f"training cache lacks {missing}; rerun `kedro run --pipelines data_prep` to rebuild it")
-    n = len(cache["latent_mean"])
-    if len(cache["text_embeddings"]) != n or len(cache["latent_std"]) != n:
-        raise ValueError("training cache is inconsistent (latents and text embeddings differ in count); rebuild it")
-    if batch_size > n:
-        raise ValueError(f"batch_size {batch_size} is larger than the training set ({n} items)")
-    return n
-
-
 def fingerprint(config: DistillConfig, parent, student) -> str:
     """What a checkpoint must agree on to be resumed: training settings and both architectures."""
     settings = config.model_dump(exclude=RESUMABLE_FIELDS)
@@ -81,7 +69,7 @@ def fingerprint(config: DistillConfig, parent, student) -> str:
 def distill_student(
     parent,
     student,
-    cache: dict[str, torch.Tensor],
+    cache: dict[str, torch.Tensor] | FolderBatches,
     noise_scheduler,
     config: DistillConfig,
     checkpoint_dir: str | None = None,
@@ -91,12 +79,14 @@ def distill_student(
     on_validate: Callable[[int, object], None] | None = None,
     accelerator: Accelerator | None = None,
 ):
-    """Train ``student`` to imitate ``parent``; returns (student, history). ``on_validate(step, student)`` is
-    called every ``validate_every`` steps on the main process (validation images)."""
-    n = check_cache(cache, config.batch_size)
-    if cache["text_embeddings"].shape[-1] != student.config.cross_attention_dim:
+    """Train ``student`` to imitate ``parent``; returns (student, history). ``cache`` is ``data_prep``'s cache, or
+    a ``FolderBatches`` that encodes a raw image folder on the fly. ``on_validate(step, student)`` is called every
+    ``validate_every`` steps on the main process (validation images)."""
+    source = cache if isinstance(cache, FolderBatches) else CachedBatches(cache, config.batch_size)
+    n = len(source)
+    if source.text_dim != student.config.cross_attention_dim:
         raise ValueError(
-            f"cached text embeddings are {cache['text_embeddings'].shape[-1]}-d but the U-Net expects "
+            f"text embeddings are {source.text_dim}-d but the U-Net expects "
             f"{student.config.cross_attention_dim}-d: the cache was built with another text encoder; rebuild it"
         )
     pairs = stage_pairs(student, parent)
@@ -152,13 +142,11 @@ def distill_student(
     device = accelerator.device
 
     def batch_loss(batch):
-        mean, std = cache["latent_mean"][batch], cache["latent_std"][batch]
-        latents = mean + std * torch.randn(mean.shape, generator=generator)
+        latents, text = source.batch(batch, generator)
         noise = torch.randn(latents.shape, generator=generator)
         timesteps = torch.randint(0, n_timesteps, (len(batch),), generator=generator)
-        text = cache["text_embeddings"][batch]
         drop = torch.rand(len(batch), generator=generator) < config.caption_dropout
-        text = torch.where(drop[:, None, None], cache["empty_text_embedding"].expand_as(text), text)
+        text = torch.where(drop[:, None, None], source.empty_text.expand_as(text), text)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
         target = noise if prediction == "epsilon" else noise_scheduler.get_velocity(latents, noise, timesteps)
         noisy, timesteps, text, target = (t.to(device) for t in (noisy, timesteps, text, target))

@@ -1,0 +1,90 @@
+"""Where a distillation batch comes from: ``data_prep``'s cache (default), or a raw image folder encoded on the
+fly (VAE + text encoder every step, with BK-SDM's random crop and optional horizontal flip)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding")
+
+
+def check_cache(cache: dict[str, torch.Tensor], batch_size: int) -> int:
+    missing = [k for k in CACHE_KEYS if k not in cache]
+    if missing:
+        raise ValueError(f"training cache lacks {missing}; rerun `kedro run --pipelines data_prep` to rebuild it")
+    n = len(cache["latent_mean"])
+    if len(cache["text_embeddings"]) != n or len(cache["latent_std"]) != n:
+        raise ValueError("training cache is inconsistent (latents and text embeddings differ in count); rebuild it")
+    if batch_size > n:
+        raise ValueError(f"batch_size {batch_size} is larger than the training set ({n} items)")
+    return n
+
+
+class CachedBatches:
+    """Latents drawn from the cached posterior (mean + std * noise), cached text embeddings."""
+
+    def __init__(self, cache: dict[str, torch.Tensor], batch_size: int):
+        self.cache = cache
+        self.size = check_cache(cache, batch_size)
+        self.text_dim = cache["text_embeddings"].shape[-1]
+        self.empty_text = cache["empty_text_embedding"]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, std = self.cache["latent_mean"][index], self.cache["latent_std"][index]
+        return mean + std * torch.randn(mean.shape, generator=generator), self.cache["text_embeddings"][index]
+
+
+@dataclass
+class FolderBatches:
+    """A raw image folder (``delta_diff.data.ImageFolder``) encoded every step, as BK-SDM's script does:
+    resize the shorter side, random crop to ``resolution``, optional horizontal flip (off by default: the
+    embedded world's captions name left and right)."""
+
+    folder: object
+    vae: object
+    tokenizer: object
+    text_encoder: object
+    resolution: int
+    batch_size: int
+    random_flip: bool = False
+
+    def __post_init__(self):
+        from delta_diff.data.latent_cache import encode_prompts
+
+        if self.batch_size > len(self.folder):
+            raise ValueError(f"batch_size {self.batch_size} is larger than the training set ({len(self.folder)} items)")
+        self._encode_prompts = encode_prompts
+        self.text_dim = self.text_encoder.config.hidden_size
+        self.empty_text = encode_prompts(self.tokenizer, self.text_encoder, [""])
+        self.captions = self.folder.captions
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def _augment(self, image: Image.Image, generator: torch.Generator) -> np.ndarray:
+        image = image.convert("RGB")
+        scale = self.resolution / min(image.size)
+        image = image.resize((max(self.resolution, round(image.width * scale)),
+                              max(self.resolution, round(image.height * scale))), Image.BILINEAR)
+        left = int(torch.randint(0, image.width - self.resolution + 1, (1,), generator=generator))
+        top = int(torch.randint(0, image.height - self.resolution + 1, (1,), generator=generator))
+        image = image.crop((left, top, left + self.resolution, top + self.resolution))
+        if self.random_flip and bool(torch.rand(1, generator=generator) < 0.5):
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        return np.asarray(image, dtype=np.float32)
+
+    @torch.no_grad()
+    def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = np.stack([self._augment(self.folder.load_image(int(i)), generator) for i in index])
+        pixels = torch.from_numpy(pixels).permute(0, 3, 1, 2) / 127.5 - 1.0
+        posterior = self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist
+        latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+        text = self._encode_prompts(self.tokenizer, self.text_encoder, [self.captions[int(i)] for i in index])
+        return latents.float().cpu() * float(self.vae.config.scaling_factor), text
