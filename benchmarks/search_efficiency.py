@@ -39,8 +39,8 @@ from delta_diff.world.components import sd_v1_noise_scheduler
 from delta_diff.world.train_vae import images_to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
-UNITS = ["mid", "mid_attn", "pair:0.1", "pair:1.1", "pair:2.1", "down_attn:1.0", "down_attn:2.1",
-         "up_attn:0.2", "up_attn:1.1", "up_attn:2.2", "up_attn:3.0"]
+UNITS = ["mid", "pair:0.1", "pair:1.1", "pair:2.1", "down_attn:1.0", "down_attn:2.1",
+         "up_attn:1.1", "up_attn:2.2", "up_attn:0.1"]
 
 
 def build(seed: int = 0):

@@ -99,7 +99,10 @@ def distill_student(
         logger.info("%s: rank %d of %d (%s)", name, accelerator.process_index, accelerator.num_processes,
                     accelerator.distributed_type)
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    parent.to(accelerator.device, dtype=weight_dtype).eval().requires_grad_(False)
+    parent.to(accelerator.device)
+    if parent.dtype != weight_dtype:  # a plain .to(dtype) of an fp32 model only triggers a diffusers warning
+        parent.to(dtype=weight_dtype)
+    parent.eval().requires_grad_(False)
     student.to(accelerator.device).train().requires_grad_(True)
     if config.gradient_checkpointing:
         student.enable_gradient_checkpointing()
