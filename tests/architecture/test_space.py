@@ -101,3 +101,13 @@ def test_child_space_is_a_subset_of_the_parent_space():
 
 def test_sd_v2_space_has_the_same_units(sd_v1_4_config, sd_v2_config):
     assert [u.key for u in ArchitectureSpace(sd_v2_config).units] == [u.key for u in ArchitectureSpace(sd_v1_4_config).units]
+
+
+def test_subspace_over_every_unit_enumerates_the_whole_space():
+    from delta_diff.architecture import SubSpace
+
+    space = ArchitectureSpace(small_parent())
+    sub = SubSpace(space, [u.key for u in space.units])
+    assert len(list(sub.enumerate())) == space.count()
+    few = SubSpace(space, ["mid", "pair:0.1"])
+    assert sorted(few.enumerate()) == [(0, 0), (0, 1), (1, 0), (1, 1)]

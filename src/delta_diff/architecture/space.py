@@ -263,13 +263,16 @@ class ArchitectureSpace:
         second = child.validate(second)
         bits = list(first)
         for unit, bit in zip(child.units, second):
-            if not bit:
-                continue
-            if unit.kind in ("pair", "down_attn"):
-                mapped = replace(unit, index=derived.kept_down[unit.level][unit.index])
-            elif unit.kind == "up_attn":
-                mapped = replace(unit, index=derived.kept_up[unit.level][unit.index])
-            else:
-                mapped = unit
-            bits[self.unit_index(mapped.key)] = 1
+            if bit:
+                bits[self.unit_index(parent_unit(derived, unit).key)] = 1
         return self.validate(tuple(bits))
+
+
+def parent_unit(derived: Derived, unit: Unit) -> Unit:
+    """The parent's unit that a unit of the child space (``derived`` from the parent) stands for: layer
+    indices shift where earlier layers were pruned; levels, the mid block and stages keep their names."""
+    if unit.kind in ("pair", "down_attn"):
+        return replace(unit, index=derived.kept_down[unit.level][unit.index])
+    if unit.kind == "up_attn":
+        return replace(unit, index=derived.kept_up[unit.level][unit.index])
+    return unit

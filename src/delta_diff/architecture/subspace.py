@@ -1,26 +1,31 @@
-"""A space restricted to some units of a parent's space (the others always kept): enumerable when small, used
-by the search benchmark to know the true optimum. It answers the calls the search makes on a full space."""
+"""Spaces restricted to some units of a full space, the others fixed: answer the calls the search makes.
+
+``SubSpace(space, keys)``: only ``keys`` vary, every other unit is kept (enumerable when small; the search
+benchmark knows the true optimum that way). ``NestedSpace`` (``nesting.py``) also fixes a base of removed units.
+"""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from .space import ArchitectureSpace, Genome
 
 
 class SubSpace:
-    def __init__(self, space: ArchitectureSpace, unit_keys: list[str]):
+    def __init__(self, space: ArchitectureSpace, unit_keys: list[str], base: Genome | None = None):
         self.full = space
+        self.base = space.validate(base) if base is not None else space.empty()
         self.indices = [space.unit_index(k) for k in unit_keys]
         self.units = tuple(space.units[i] for i in self.indices)
-        self.parent_config = space.parent_config
-        self.parent = space.parent
+        self.parent_config = space.child_config(self.base)
+        self.parent = space.derive(self.base).structure
 
     def __len__(self) -> int:
         return len(self.units)
 
     def to_full(self, genome: Genome) -> Genome:
-        bits = [0] * len(self.full.units)
+        bits = list(self.base)
         for i, b in zip(self.indices, genome):
             bits[i] = int(b)
         return tuple(bits)
@@ -53,4 +58,12 @@ class SubSpace:
         return self.full.to_string(self.to_full(genome))
 
     def enumerate(self):
-        return (self.from_full(g) for g in self.full.enumerate([u.key for u in self.units]))
+        """Every distinct valid architecture of the restricted space (2 ** len(units) patterns: keep it small)."""
+        seen = set()
+        for bits in itertools.product((0, 1), repeat=len(self.units)):
+            if not self.is_valid(bits):
+                continue
+            restricted = self.canonical(bits)
+            if restricted not in seen:
+                seen.add(restricted)
+                yield restricted
