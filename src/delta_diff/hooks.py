@@ -26,3 +26,24 @@ class PathShapeCheck:
                 "conf/<env>/parameters_path.yml; the stage count shapes the pipeline, so set it in that file, "
                 "not with --params"
             )
+
+
+class MlflowRunRecord:
+    """After a run: the results table and figures as MLflow artifacts, and a tag with the catalog save version
+    (every versioned checkpoint and report this run wrote carries it), so a run in the MLflow UI names the
+    exact files behind it."""
+
+    ARTIFACTS = ("results_markdown", "results_table", "comparison_grid", "attention_maps_figure", "path_plot")
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        mlflow.set_tag("kedro.save_version", str(run_params.get("session_id")))
+        outputs = pipeline.all_outputs()
+        for name in self.ARTIFACTS:
+            if name in outputs:
+                path = catalog.get(name)._get_load_path()
+                mlflow.log_artifact(str(path), artifact_path="results")

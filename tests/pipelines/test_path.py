@@ -77,3 +77,14 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     assert "HPS v2: unavailable" in markdown
     for figure in ("comparison_grid.png", "attention_maps.png", "path_plot.png"):
         assert latest(data / "08_reporting" / figure).stat().st_size > 0
+
+    # the finished run, read back from the project's MLflow backend
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{kedro_project}/mlflow.db")
+    experiment = client.get_experiment_by_name("delta-diff")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert "evaluate.stage_2.world_score" in run.data.metrics and "kedro.save_version" in run.data.tags
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "results")}
+    assert {"results/results.md", "results/path_plot.png"} <= artifacts
