@@ -9,13 +9,7 @@ def mlflow_metrics_logger() -> Callable[[dict[str, float], int], None] | None:
     """``mlflow.log_metrics`` when kedro-mlflow has opened a run, else None (tests, plain library use)."""
     import mlflow
 
-    if mlflow.active_run() is None:
-        return None
-
-    def log(metrics: dict[str, float], step: int) -> None:
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
-
-    return log
+    return log_metrics if mlflow.active_run() is not None else None
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:

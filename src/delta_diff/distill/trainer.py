@@ -26,7 +26,7 @@ from delta_diff.training import BatchSampler, TrainingCheckpoints
 from delta_diff.training.checkpoint import CheckpointError
 from delta_diff.training.loop import MetricsLogger
 
-from .batches import CachedBatches, FolderBatches, check_cache  # noqa: F401  (check_cache re-exported)
+from .batches import CachedBatches, FolderBatches
 from .features import collect_outputs, stage_pairs
 from .losses import LossWeights, distillation_loss
 

@@ -56,15 +56,11 @@ class ProxyEvaluator:
             return unet(probe.noisy_latents, probe.timesteps, encoder_hidden_states=probe.text_embeddings).sample
 
     def images(self, unet):
-        from delta_diff.world.sampling import generate_images
+        from delta_diff.world.sampling import generate_images, unet_swapped_in
 
-        original = self.parent_pipeline.unet
-        self.parent_pipeline.unet = unet
-        try:
-            return generate_images(self.parent_pipeline, self.theta.prompts, self.theta.seeds, self.theta.steps,
+        with unet_swapped_in(self.parent_pipeline, unet) as pipeline:
+            return generate_images(pipeline, self.theta.prompts, self.theta.seeds, self.theta.steps,
                                    self.theta.guidance_scale, batch_size=len(self.theta.prompts), show_progress=False)
-        finally:
-            self.parent_pipeline.unet = original
 
     def theta_of(self, unet) -> float:
         result = self.scorer.score(self.images(unet), self.theta.prompts)

@@ -40,7 +40,4 @@ def collect_surrogate_data(evaluator: ProxyEvaluator, candidates: list[Genome], 
             "distilled_score": evaluator.theta_of(student.eval()),
             "distil_seconds": distil_seconds,
         })
-    table = pd.DataFrame(rows)
-    if "param_fraction" not in table and len(table):
-        table["param_fraction"] = table["params"] / parent_params
-    return table
+    return pd.DataFrame(rows)

@@ -68,12 +68,9 @@ def build_text_encoder(tokenizer: CLIPTokenizer, config: TextEncoderConfig) -> C
         pad_token_id=tokenizer.pad_token_id,
         projection_dim=config.hidden_size,
     )
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(config.seed)
-    try:
+    with torch.random.fork_rng():  # seeded weights without disturbing the caller's random stream
+        torch.manual_seed(config.seed)
         model = CLIPTextModel(text_config)
-    finally:
-        torch.random.set_rng_state(generator_state)
     return model.eval().requires_grad_(False)
 
 

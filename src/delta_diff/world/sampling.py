@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from diffusers import StableDiffusionPipeline
 from PIL import Image
@@ -31,6 +33,18 @@ def generate_images(
                            generator=generators, height=size, width=size, output_type="pil")
         images.extend(out.images)
     return images
+
+
+@contextmanager
+def unet_swapped_in(pipeline: StableDiffusionPipeline, unet):
+    """``pipeline`` sampling with ``unet`` for the duration of the block (a candidate or student in its parent's
+    tokenizer, text encoder, VAE and scheduler); the original U-Net is put back even after an error."""
+    original = pipeline.unet
+    pipeline.unet = unet
+    try:
+        yield pipeline
+    finally:
+        pipeline.unet = original
 
 
 def image_grid(images: list[Image.Image], captions: list[str] | None = None, columns: int = 8, scale: int = 3):

@@ -68,6 +68,12 @@ def latent_scaling_factor(vae: AutoencoderKL, pixels: torch.Tensor, n: int = 102
 
 
 @torch.no_grad()
+def reconstruct(vae: AutoencoderKL, pixels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Encode (posterior mean) and decode, clamped to the image range: what a VAE round trip does to images."""
+    return torch.cat([vae.decode(vae.encode(c).latent_dist.mean).sample.clamp(-1, 1) for c in pixels.split(batch_size)])
+
+
+@torch.no_grad()
 def reconstruction_mse(vae: AutoencoderKL, pixels: torch.Tensor) -> float:
     errors = [torch.nn.functional.mse_loss(vae.decode(vae.encode(c).latent_dist.mean).sample, c).item()
               for c in pixels.split(256)]

@@ -199,11 +199,12 @@ def search_architecture(context: dict[str, Any], surrogate, params: SearchParams
                                              "feasible": len(table), "real_evaluations": len(table)}]),
                               table.assign(estimate=table["distilled_score"]))
     estimates: dict[tuple, float] = {}
+    parent_params = count_params(space.parent_config)
 
     def fitness(genome):
         if genome not in estimates:
-            row = pd.DataFrame([{**evaluator.evaluate(genome),
-                                 "param_fraction": evaluator.evaluate(genome)["params"] / count_params(space.parent_config)}])
+            proxies = evaluator.evaluate(genome)
+            row = pd.DataFrame([{**proxies, "param_fraction": proxies["params"] / parent_params}])
             estimates[genome] = float(surrogate.predict(row)[0])
         return estimates[genome]
 

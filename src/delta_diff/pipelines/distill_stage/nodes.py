@@ -14,7 +14,7 @@ from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.distill.launch import distill_in_processes
 from delta_diff.tracking import log_figure, log_metrics, mlflow_metrics_logger
 from delta_diff.world.components import sd_v1_noise_scheduler
-from delta_diff.world.sampling import generate_images, image_grid
+from delta_diff.world.sampling import generate_images, image_grid, unet_swapped_in
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +81,9 @@ def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets,
 
 
 def _samples(parent, unet, prompts, params: DistillStageParams):
-    original = parent.unet
-    parent.unet = unet
-    try:
-        return generate_images(parent, [e["text"] for e in prompts], [int(e["seed"]) for e in prompts],
+    with unet_swapped_in(parent, unet) as pipeline:
+        return generate_images(pipeline, [e["text"] for e in prompts], [int(e["seed"]) for e in prompts],
                                params.validation_steps, params.guidance_scale, show_progress=False)
-    finally:
-        parent.unet = original
 
 
 def export_student_pipeline(parent, student_unet):

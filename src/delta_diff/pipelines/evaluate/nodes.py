@@ -71,7 +71,7 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
             **{f"{k}": v for k, v in result.summary.items() if k.endswith("_accuracy")},
             "psnr_vs_teacher_db": psnr(teacher_images, images) if name != "teacher" else float("nan"),
             "attention_alignment_with_teacher": map_similarity(teacher_maps, model_maps, probe.word_tokens),
-            "hps_v2": float("nan") if not hps.available else None,
+            "hps_v2": float("nan"),  # no local HPS v2 checkpoint here: unavailable, reason in evaluation_notes
         })
         samples[name] = images[: params.grid_prompts]
         maps[name] = model_maps[0]

@@ -28,7 +28,13 @@ from delta_diff.world.components import (
 )
 from delta_diff.world.sampling import generate_images, image_grid
 from delta_diff.world.train_unet import UNetTrainingConfig, train_text_conditional_unet
-from delta_diff.world.train_vae import VAETrainingConfig, images_to_tensor, reconstruction_mse, train_vae
+from delta_diff.world.train_vae import (
+    VAETrainingConfig,
+    images_to_tensor,
+    reconstruct,
+    reconstruction_mse,
+    train_vae,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +109,7 @@ def fit_world_scorer(train_images: ImageFolder, vae, world: WorldSpec, params: S
     pixels = _pixels(train_images)
     vocabulary = {a: world.values(a) for a in ATTRIBUTES}
     labels = labels_from_metadata(train_images.metadata, vocabulary)
-    reconstructions = None
-    if params.train_on_reconstructions:
-        with torch.no_grad():
-            reconstructions = torch.cat([vae.decode(vae.encode(c).latent_dist.mean).sample.clamp(-1, 1)
-                                         for c in pixels.split(256)])
+    reconstructions = reconstruct(vae, pixels) if params.train_on_reconstructions else None
     classifier, _ = train_attribute_classifier(pixels, reconstructions, labels, vocabulary, params.training,
                                                mlflow_metrics_logger())
     return classifier
@@ -138,9 +140,7 @@ def check_teacher_competence(teacher, classifier, world: WorldSpec, params: Comp
     real_images, real_meta = make_world_images(world, "eval", params.n_scorer_images, params.seed)
     pixels = images_to_tensor(real_images)
     labels = labels_from_metadata(real_meta, {a: world.values(a) for a in ATTRIBUTES})
-    vae = teacher.vae
-    with torch.no_grad():
-        decoded = torch.cat([vae.decode(vae.encode(c).latent_dist.mean).sample.clamp(-1, 1) for c in pixels.split(256)])
+    decoded = reconstruct(teacher.vae, pixels)
     real_acc, recon_acc = attribute_accuracy(classifier, pixels, labels), attribute_accuracy(classifier, decoded, labels)
 
     report = {
