@@ -9,6 +9,8 @@ from kedro.framework.session import KedroSession
 from delta_diff.architecture import count_params
 from delta_diff.pipelines.path.pipeline import path_pipeline
 
+from tests.conftest import PROJECT_ROOT
+
 MICRO = {
     "data_prep": {"training_images": {"n_images": 64}, "prompt_sets": {"n_train_prompts": 8, "n_eval_prompts": 8}},
     "architecture_search": {"search": {
@@ -88,3 +90,26 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     assert "evaluate.stage_2.world_score" in run.data.metrics and "kedro.save_version" in run.data.tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "results")}
     assert {"results/results.md", "results/path_plot.png"} <= artifacts
+
+    # the review notebook, executed headless against this finished run
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "review_last_run.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(kedro_project)}}).execute()
+    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"run {run.info.run_id} FINISHED" in printed
+    assert "path_plot: version" in printed and "stage_2" in printed
+
+    # a broken path resumes: lose the last stage's model, rerun with --only-missing-outputs; finished stages and
+    # the baseline are not retrained, the lost stage and everything downstream of it are redone
+    import shutil
+
+    shutil.rmtree(data / "06_models" / "stage_2" / "distilled_unet")
+    with KedroSession.create(project_path=kedro_project, runtime_params=MICRO) as session:
+        session.run(pipeline_names=["__default__"], only_missing_outputs=True)
+    for finished in ("stage_1", "baseline"):
+        assert len(list((data / "06_models" / finished / "distilled_unet").iterdir())) == 1, finished
+    assert len(list((data / "06_models" / "stage_2" / "distilled_unet").iterdir())) == 1
+    assert len(list((data / "08_reporting" / "results.csv").iterdir())) == 2  # evaluate ran again

@@ -41,4 +41,4 @@ def distillation_loss(student_pred: torch.Tensor, parent_pred: torch.Tensor, tar
     output = F.mse_loss(student_pred.float(), parent_pred.float())
     feature = feature_loss(student_features, parent_features, pairs, weights.normalise_features)
     total = weights.task * task + weights.output * output + weights.feature * feature
-    return total, {"task": task.item(), "out_kd": output.item(), "feat_kd": float(feature)}
+    return total, {"task": task.detach().item(), "out_kd": output.detach().item(), "feat_kd": feature.detach().item()}

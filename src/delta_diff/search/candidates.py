@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from delta_diff.architecture import ArchitectureError, ArchitectureSpace, Genome, count_params
+from delta_diff.architecture.counting import param_counter
 
 
 def check_budget(space: ArchitectureSpace, budget: int) -> None:
@@ -37,7 +38,8 @@ def smallest_genome(space: ArchitectureSpace) -> Genome:
 
 
 def params_of(space: ArchitectureSpace, genome: Genome) -> int:
-    return count_params(space.child_config(genome))
+    """Parameters of a genome's sub-architecture (fast: see ``delta_diff.architecture.counting``)."""
+    return param_counter(space)(genome)
 
 
 def fill_to_budget(space: ArchitectureSpace, genome: Genome, budget: int, rng: random.Random) -> Genome:
