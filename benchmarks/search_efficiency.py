@@ -4,13 +4,14 @@ On the shipped embedded teacher, restricted to a few removable units (every othe
 enumerated: the search objective (the surrogate's estimate from a genome's real proxies) is computed for every
 feasible genome to know the true optimum, then three searches run over >= 5 seeds:
 
-* surrogate-assisted GA: offspring pre-screened by a model of fitness fitted on genomes evaluated so far, only
-  a few evaluated for real per generation (``EvolutionConfig.prescreen``);
+* surrogate-assisted GA: each round a cheap model of fitness, fitted on the genomes evaluated so far, drives a GA
+  whose best few new genomes are evaluated for real (``EvolutionConfig.prescreen``, NSGANetV2-style);
 * surrogate-free GA: every new offspring evaluated for real;
 * random search: feasible genomes in random order.
 
-Prints the number of distinct real evaluations until the optimum was first evaluated (or the budget ran out),
-median over seeds, and the timing of one proxy evaluation. Run:
+Prints the number of distinct real evaluations until a genome with the optimal objective value was first evaluated
+(or the cap ran out), median over seeds, and the timing of one proxy evaluation. The exhaustive proxies are
+computed once (~11 min here) and cached under ``data/07_model_output/search_benchmark/``. Run:
 
     .venv/bin/python benchmarks/search_efficiency.py [--seeds 5]
 """

@@ -39,6 +39,30 @@ def test_tiny_student_stage_pairs_follow_bk_sdm_mapping(parent):
     assert not any(s == "mid_block" for s, _ in pairs)
 
 
+@pytest.mark.parametrize("removed", [["stage:3"], ["stage:2", "pair:0.1"], ["stage:3", "mid_attn", "up_attn:1.1"]])
+def test_every_matched_pair_has_equal_shapes_when_stages_go_but_the_mid_block_stays(parent, removed):
+    """Found in a search run: a student without the innermost stage(s) but with a mid block had its mid block
+    matched to the parent's, at another resolution, and broadcasting hid it."""
+    space = ArchitectureSpace(dict(parent.config))
+    genome = tuple(int(u.key in removed) for u in space.units)
+    student = prune(parent, genome, space)
+    assert student.mid_block is not None
+    pairs = stage_pairs(student, parent)
+    assert ("mid_block", "mid_block") not in pairs
+    x, t, text = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.randn(2, 5, 16)
+    with torch.no_grad(), collect_outputs(parent, [p for _, p in pairs]) as fp, \
+            collect_outputs(student, [s for s, _ in pairs]) as fs:
+        parent(x, t, text), student(x, t, text)
+    assert all(fs[s].shape == fp[p].shape for s, p in pairs)
+
+
+def test_a_mismatched_feature_pair_is_refused_not_broadcast():
+    from delta_diff.distill.losses import feature_loss
+
+    with pytest.raises(ValueError, match="not counterparts"):
+        feature_loss({"a": torch.zeros(2, 8, 4, 4)}, {"b": torch.zeros(2, 8, 1, 1)}, [("a", "b")])
+
+
 def test_output_and_feature_losses_vanish_when_student_is_parent(parent):
     student = copy.deepcopy(parent)
     pairs = stage_pairs(student, parent)

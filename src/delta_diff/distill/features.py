@@ -3,7 +3,9 @@
 A student pruned from its parent keeps its levels in order; removing the innermost stage(s) removes the first up
 blocks. So student ``down_blocks[i]`` pairs with parent ``down_blocks[i]`` and student ``up_blocks[i]`` with parent
 ``up_blocks[i + removed_levels]`` (BK-SDM-Tiny: student up 0..2 <- teacher up 1..3). The mid block pairs with the
-mid block when both have one. Hooks go on the unwrapped model (DDP prefixes ``module.``; BK-SDM issue #10).
+mid block when both have one and no level was removed: otherwise the student's mid block sits after a shallower
+level and runs at a finer resolution than the parent's, so it has no counterpart. Hooks go on the unwrapped model
+(DDP prefixes ``module.``; BK-SDM issue #10).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def stage_pairs(student, parent) -> list[tuple[str, str]]:
     # Down stages are matched *before* their downsampler: a student whose inner stages were removed has no
     # downsampler on its new last level, so after it the two outputs would differ in resolution.
     pairs = [(_down_stage_output(student, i), _down_stage_output(parent, i)) for i in range(n_student)]
-    if student.mid_block is not None and parent.mid_block is not None:
+    if student.mid_block is not None and parent.mid_block is not None and removed == 0:
         pairs.append(("mid_block", "mid_block"))
     pairs += [(f"up_blocks.{i}", f"up_blocks.{i + removed}") for i in range(n_student)]
     for student_name, parent_name in pairs:

@@ -27,6 +27,9 @@ def feature_loss(student_features: dict[str, torch.Tensor], parent_features: dic
     total = None
     for student_name, parent_name in pairs:
         s, p = student_features[student_name].float(), parent_features[parent_name].float()
+        if s.shape != p.shape:  # never let broadcasting turn a mismatched pair into a plausible number
+            raise ValueError(f"feature pair {student_name!r} -> {parent_name!r}: student output {tuple(s.shape)} "
+                             f"vs parent {tuple(p.shape)}; the stages are not counterparts")
         term = F.mse_loss(s, p)
         if normalise:
             term = term / p.pow(2).mean().clamp_min(1e-8)
