@@ -1,4 +1,4 @@
-"""Project hooks: checks that must happen before the first node runs."""
+"""Project hooks: checks before the first node runs, the MLflow record of a run, and where its time went."""
 
 from __future__ import annotations
 
@@ -47,3 +47,56 @@ class MlflowRunRecord:
             if name in outputs:
                 path = catalog.get(name)._get_load_path()
                 mlflow.log_artifact(str(path), artifact_path="results")
+
+
+class NodeProfile:
+    """Where a run's time goes: wall seconds per node, logged as a table at the end (slowest first), to MLflow as
+    ``profile.<node>`` metrics and a ``profile/node_seconds.json`` artifact, with the process's peak RSS."""
+
+    def __init__(self):
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self.started.clear()
+        self.seconds.clear()
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
+        import time
+
+        self.started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node, catalog, inputs, outputs, is_async, run_id) -> None:
+        import time
+
+        self.seconds[node.name] = time.perf_counter() - self.started.pop(node.name, time.perf_counter())
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import json
+        import logging
+        import resource
+        import tempfile
+        from pathlib import Path
+
+        if not self.seconds:
+            return
+        total = sum(self.seconds.values())
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows = sorted(self.seconds.items(), key=lambda item: -item[1])
+        lines = [f"{seconds:8.1f} s {seconds / total:6.1%}  {name}" for name, seconds in rows]
+        logging.getLogger(__name__).info("time by node (%.1f s in nodes, peak RSS %.0f MB):\n%s", total, peak_mb,
+                                         "\n".join(lines))
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        mlflow.log_metrics({f"profile.{name}": seconds for name, seconds in self.seconds.items()}
+                           | {"profile.total_node_seconds": total, "profile.peak_rss_mb": peak_mb})
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "node_seconds.json"
+            path.write_text(json.dumps({"node_seconds": dict(rows), "peak_rss_mb": peak_mb}, indent=1))
+            mlflow.log_artifact(str(path), artifact_path="profile")

@@ -88,6 +88,7 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert "evaluate.stage_2.world_score" in run.data.metrics and "kedro.save_version" in run.data.tags
+    assert run.data.metrics["profile.stage_2.distill"] > 0 and "profile.peak_rss_mb" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "results")}
     assert {"results/results.md", "results/path_plot.png"} <= artifacts
 
@@ -98,18 +99,32 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "review_last_run.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(kedro_project)}}).execute()
-    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    printed = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # the three figures
     assert f"run {run.info.run_id} FINISHED" in printed
     assert "path_plot: version" in printed and "stage_2" in printed
 
-    # a broken path resumes: lose the last stage's model, rerun with --only-missing-outputs; finished stages and
-    # the baseline are not retrained, the lost stage and everything downstream of it are redone
+    # a broken path resumes: as if the run died in stage_2's distillation (nothing of it or after it was written),
+    # rerun with --only-missing-outputs; finished stages and the baseline are not retrained
     import shutil
 
-    shutil.rmtree(data / "06_models" / "stage_2" / "distilled_unet")
+    lost = ["06_models/stage_2/distilled_unet", "06_models/stage_2/student_pipeline",
+            "08_reporting/stage_2/distill_history.csv", "08_reporting/stage_2/validation_samples.png",
+            *(f"08_reporting/{name}" for name in ("results.csv", "results.md", "evaluation_notes.json",
+                                                  "comparison_grid.png", "attention_maps.png", "path_plot.png"))]
+    for path in lost:
+        shutil.rmtree(data / path)
     with KedroSession.create(project_path=kedro_project, runtime_params=MICRO) as session:
         session.run(pipeline_names=["__default__"], only_missing_outputs=True)
     for finished in ("stage_1", "baseline"):
         assert len(list((data / "06_models" / finished / "distilled_unet").iterdir())) == 1, finished
-    assert len(list((data / "06_models" / "stage_2" / "distilled_unet").iterdir())) == 1
-    assert len(list((data / "08_reporting" / "results.csv").iterdir())) == 2  # evaluate ran again
+    for path in lost:
+        assert len(list((data / path).iterdir())) == 1, path
+
+    # one stage alone, as `kedro run --namespaces stage_2`: it reads stage_1's saved model and redoes only itself
+    with KedroSession.create(project_path=kedro_project, runtime_params=MICRO) as session:
+        session.run(pipeline_names=["__default__"], namespaces=["stage_2"])
+    assert len(list((data / "06_models" / "stage_2" / "distilled_unet").iterdir())) == 2
+    assert len(list((data / "06_models" / "stage_1" / "distilled_unet").iterdir())) == 1
+    assert len(list((data / "08_reporting" / "results.csv").iterdir())) == 1  # evaluate is not in stage_2

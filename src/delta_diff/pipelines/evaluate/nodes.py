@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from delta_diff.architecture import count_params
 from delta_diff.evaluation.cost import macs_per_forward, median_latency_ms
@@ -32,13 +32,44 @@ class EvaluateParams(BaseModel):
     probe_prompts: int = 16
     probe_timesteps: list[int] = [200, 500, 800]
     grid_prompts: int = 8
-    hps_checkpoint: str | None = None  # local HPS_v2_compressed.pt (+ open_clip ViT-H-14 weights); None: unavailable
+    hps_checkpoint: str | None = None  # local HPS_v2_compressed.pt (the whole fine-tuned CLIP); None: unavailable
+    hps_model_name: str = "ViT-H-14"
+    hps_prompts_per_style: int = 8
+
+    @field_validator("hps_checkpoint")
+    @classmethod
+    def _checkpoint_exists(cls, value: str | None) -> str | None:
+        from pathlib import Path
+
+        if value is not None and not Path(value).is_file():  # fail when the run starts, not after the training
+            raise ValueError(f"evaluate.hps_checkpoint {value!r} is not a file; download HPS_v2_compressed.pt "
+                             "(huggingface xswu/HPSv2) elsewhere and give its local path, or set it to null")
+        return value
 
 
-def hps_v2_unavailable(params: EvaluateParams) -> ScoreResult:
-    reason = ("no local HPS v2 checkpoint configured (evaluate.hps_checkpoint); it cannot be downloaded here"
-              if params.hps_checkpoint is None else f"HPS v2 scoring from {params.hps_checkpoint} is not wired yet")
-    return ScoreResult.unavailable("hps_v2", reason)
+def hps_v2_setup(params: EvaluateParams, prompt_sets) -> tuple[Any, ScoreResult | None]:
+    """(scorer, None) when HPS v2 can be computed here, else (None, an unavailable result with the reason)."""
+    if params.hps_checkpoint is None:
+        return None, ScoreResult.unavailable(
+            "hps_v2", "no local HPS v2 checkpoint configured (evaluate.hps_checkpoint); it cannot be downloaded here")
+    benchmark = prompt_sets.get("hps_benchmark", {})
+    if not benchmark.get("available"):
+        return None, ScoreResult.unavailable("hps_v2", f"HPS v2 benchmark prompts absent: {benchmark.get('reason')}")
+    from delta_diff.scoring.hps_v2 import HPSv2Scorer
+
+    return HPSv2Scorer(params.hps_checkpoint, model_name=params.hps_model_name), None
+
+
+def hps_v2_columns(scorer, pipeline, styles: dict[str, list[str]], params: EvaluateParams) -> dict[str, float]:
+    """HPS v2 per benchmark style (first prompts of each, seeds 0..n-1) and their average, as table columns."""
+    columns = {}
+    for style, prompts in styles.items():
+        prompts = prompts[: params.hps_prompts_per_style]
+        images = generate_images(pipeline, prompts, list(range(len(prompts))), params.steps, params.guidance_scale,
+                                 show_progress=False)
+        columns[f"hps_v2_{style}"] = scorer.score(images, prompts).summary["score"]
+    columns["hps_v2"] = sum(columns.values()) / len(columns)
+    return columns
 
 
 def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, training_cache,
@@ -54,7 +85,7 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
                              params.probe_prompts, params.probe_timesteps, sd_v1_noise_scheduler(), seed=0)
     teacher_maps = attention_maps(teacher.unet, probe)
     teacher_images = None
-    hps = hps_v2_unavailable(params)
+    hps_scorer, hps = hps_v2_setup(params, prompt_sets)
     rows, samples, maps = [], {}, {}
     for name, pipeline in models.items():
         images = generate_images(pipeline, texts, seeds, params.steps, params.guidance_scale, show_progress=False)
@@ -71,7 +102,8 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
             **{f"{k}": v for k, v in result.summary.items() if k.endswith("_accuracy")},
             "psnr_vs_teacher_db": psnr(teacher_images, images) if name != "teacher" else float("nan"),
             "attention_alignment_with_teacher": map_similarity(teacher_maps, model_maps, probe.word_tokens),
-            "hps_v2": float("nan"),  # no local HPS v2 checkpoint here: unavailable, reason in evaluation_notes
+            **(hps_v2_columns(hps_scorer, pipeline, prompt_sets["hps_benchmark"]["styles"], params) if hps_scorer
+               else {"hps_v2": float("nan")}),  # unavailable: the reason is in evaluation_notes
         })
         samples[name] = images[: params.grid_prompts]
         maps[name] = model_maps[0]
@@ -88,7 +120,9 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
     token_names = [tokenizer.convert_ids_to_tokens(int(training_cache["input_ids"][0, i])).replace("</w>", "")
                    for i in first_words]
     attention = attention_figure({n: maps[n][first_words] for n in grid_rows}, token_names)
-    notes = {"hps_v2": {"available": hps.available, "reason": hps.reason},
+    notes = {"hps_v2": {"available": hps_scorer is not None, "reason": hps.reason if hps else None,
+                        "version": hps_scorer.version if hps_scorer else None,
+                        "prompts_per_style": params.hps_prompts_per_style if hps_scorer else None},
              "prompts": len(texts), "steps": params.steps, "guidance_scale": params.guidance_scale}
     return table, _markdown(table, notes), grid, attention, path_plot(table), notes
 
@@ -96,6 +130,8 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
 def _markdown(table: pd.DataFrame, notes: dict) -> str:
     columns = ["model", "role", "unet_params", "params_reduction", "macs_per_forward_m", "latency_ms", "world_score",
                "psnr_vs_teacher_db", "attention_alignment_with_teacher"]
+    if notes["hps_v2"]["available"]:
+        columns += [c for c in table.columns if c.startswith("hps_v2")]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table[columns].iterrows():
         cells = []
@@ -111,6 +147,8 @@ def _markdown(table: pd.DataFrame, notes: dict) -> str:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"HPS v2: unavailable ({notes['hps_v2']['reason']})." if not notes["hps_v2"]["available"] else "")
+    hps = notes["hps_v2"]
+    lines.append(f"HPS v2: unavailable ({hps['reason']})." if not hps["available"] else
+                 f"HPS v2: {hps['version']}, {hps['prompts_per_style']} benchmark prompts per style, seeds 0..n-1.")
     lines.append(f"{notes['prompts']} held-out prompts, DDIM {notes['steps']} steps, guidance {notes['guidance_scale']}.")
     return "\n".join(lines) + "\n"

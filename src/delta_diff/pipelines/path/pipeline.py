@@ -63,13 +63,15 @@ def path_pipeline(n_stages: int) -> Pipeline:
     for index in range(1, n_stages):
         stage = f"stage_{index}"
         inputs = ["path_plan"] + ([previous] if previous else [])
-        steps.append(Node(_bound(nodes.plan_stage, index), inputs, f"{stage}.search_plan", name=f"plan_{stage}"))
+        # Nodes outside the namespaced templates still belong to their stage, so `--namespaces stage_i` runs them.
+        steps.append(Node(_bound(nodes.plan_stage, index), inputs, f"{stage}.search_plan", name="plan",
+                          namespace=stage))
         steps.append(search_stage(stage, parent, plan=f"{stage}.search_plan"))
         steps.append(distill_stage_template(stage, parent, student=f"{stage}.candidate_unet"))
         parent, previous = f"{stage}.student_pipeline", f"{stage}.chosen_architecture"
     final = f"stage_{n_stages}"
     steps.append(Node(nodes.prune_final_student, [parent, "path_plan"] + ([previous] if previous else []),
-                      f"{final}.final_student_unet", name=f"prune_{final}_student"))
+                      f"{final}.final_student_unet", name="prune_student", namespace=final))
     steps.append(distill_stage_template(final, parent, student=f"{final}.final_student_unet"))
     return Pipeline(steps) + baseline_pipeline()
 
@@ -77,7 +79,7 @@ def path_pipeline(n_stages: int) -> Pipeline:
 def baseline_pipeline() -> Pipeline:
     """Single-step BK-SDM: the final student pruned from the teacher, distilled with the path's total steps."""
     prune_node = Node(nodes.prune_final_student, [TEACHER, "path_plan"], "baseline.final_student_unet",
-                      name="prune_baseline_student")
+                      name="prune_student", namespace="baseline")
     return Pipeline([prune_node]) + distill_stage_template(
         "baseline", TEACHER, student="baseline.final_student_unet", params="params:distill_stage.baseline")
 

@@ -1,0 +1,65 @@
+"""HPS v2 (Wu et al., 2023, "Human Preference Score v2") behind the scorer interface, from local files only.
+
+The ``hpsv2`` package's own ``score()`` downloads ViT-H-14 and the HPS checkpoint and reloads them on every call
+(DESIGN.md §6). Here its bundled open_clip builds the architecture with no pretrained weights and the local HPS
+checkpoint (which holds the whole fine-tuned CLIP) is loaded once, with ``weights_only=True``. The score of an
+image is the cosine similarity of its normalised image and prompt features, as in ``hpsv2.img_score`` (about
+0.2-0.3 for SD-family images; papers often print it x100, DELTA-Diff's table x10,000).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from PIL import Image
+
+from .interface import ScoreResult
+
+HPS_VERSION = "v2.0"  # the checkpoint HPS_v2_compressed.pt; v2.1 is HPS_v2.1_compressed.pt
+
+
+class HPSv2Scorer:
+    name = "hps_v2"
+
+    def __init__(self, checkpoint: str | Path, model_name: str = "ViT-H-14", version: str = HPS_VERSION,
+                 device: str = "cpu", batch_size: int = 8):
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(
+                f"HPS v2 checkpoint {checkpoint} not found: download HPS_v2_compressed.pt (huggingface xswu/HPSv2) "
+                "on a machine with access and set evaluate.hps_checkpoint to its local path")
+        try:
+            from hpsv2.src.open_clip import create_model_and_transforms, get_tokenizer
+        except ImportError as error:
+            raise ImportError("HPS v2 needs the hpsv2x package: pip install --no-deps hpsv2x==1.2.0 and the "
+                              "project's [hps] extra (see README, HPS v2)") from error
+        self.version, self.device, self.batch_size = version, device, batch_size
+        self.model, _, self.preprocess = create_model_and_transforms(model_name, pretrained=None, precision="fp32",
+                                                                     device=device, output_dict=True)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = state.get("state_dict", state)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as error:  # missing/unexpected keys or shapes: say which file and architecture
+            raise ValueError(f"{checkpoint} does not fit open_clip {model_name}: "
+                             f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}") from None
+        self.model.eval()
+        self.tokenizer = get_tokenizer(model_name)
+
+    @torch.no_grad()
+    def score(self, images: list[Image.Image], prompts: list[str]) -> ScoreResult:
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        scores = []
+        for start in range(0, len(images), self.batch_size):
+            batch = torch.stack([self.preprocess(im.convert("RGB")) for im in images[start:start + self.batch_size]])
+            text = self.tokenizer(prompts[start:start + self.batch_size])
+            out = self.model(batch.to(self.device), text.to(self.device))
+            image_features = torch.nn.functional.normalize(out["image_features"], dim=-1)
+            text_features = torch.nn.functional.normalize(out["text_features"], dim=-1)
+            scores += (image_features * text_features).sum(-1).float().cpu().tolist()
+        per_image = pd.DataFrame({"prompt": prompts, "score": scores})
+        return ScoreResult(metric=f"hps_{self.version}", available=True, per_image=per_image,
+                           summary={"score": float(per_image["score"].mean())})
