@@ -79,6 +79,33 @@ def test_failed_save_leaves_no_version_behind(tmp_path, monkeypatch):
     assert not DiffusersModelDataset(filepath=str(tmp_path / "unet"), version=Version(None, None)).exists()
 
 
+@pytest.mark.parametrize("versioned", [True, False])
+def test_a_full_disk_is_named_and_earlier_saves_stay_loadable(tmp_path, monkeypatch, versioned):
+    import errno
+
+    path = str(tmp_path / "unet")
+    make = lambda: DiffusersModelDataset(filepath=path, version=Version(None, None) if versioned else None)  # noqa: E731
+    make().save(tiny_model(0))
+    real_save = UNet2DConditionModel.save_pretrained
+
+    def disk_full(self, save_directory, **kwargs):
+        real_save(self, save_directory, **kwargs)  # most of it written, then the disk fills up
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(UNet2DConditionModel, "save_pretrained", disk_full)
+    time.sleep(0.01)
+    with pytest.raises(DatasetError, match="No space left on device.*earlier versions .* are untouched"):
+        make().save(tiny_model(1))
+    monkeypatch.undo()
+    assert torch.equal(first_weight(make().load()), first_weight(tiny_model(0)))
+    assert not [p for p in (tmp_path / "unet").rglob(".*")]  # no partial folder left
+
+
+def test_a_missing_version_says_how_to_produce_it(tmp_path):
+    with pytest.raises(DatasetError, match="no saved version of .*kedro run --namespaces stage_<i-1>"):
+        DiffusersModelDataset(filepath=str(tmp_path / "stage_1_pipeline"), version=Version(None, None)).load()
+
+
 def test_folder_without_safetensors_is_refused(tmp_path):
     folder = tmp_path / "unet"
     folder.mkdir()

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, VersionNotFoundError
 
 
 def _import_class(dotted: str) -> type:
@@ -80,7 +80,15 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
         self.metadata = metadata
 
     def load(self) -> Any:
-        path = Path(self._get_load_path())
+        try:
+            path = Path(self._get_load_path())
+        except VersionNotFoundError as error:
+            raise DatasetError(
+                f"no saved version of {self._filepath} yet ({error}). It is written by the node that produces it: "
+                "for a path stage's parent, run the stage before it first (`kedro run --namespaces stage_<i-1>`, or "
+                "the whole path with `kedro run --only-missing-outputs`); or pin an existing version with "
+                "--load-versions"
+            ) from None
         from diffusers import DiffusionPipeline
 
         check_safetensors_folder(path, pipeline=issubclass(self._model_class, DiffusionPipeline))
@@ -101,6 +109,14 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
             if final.exists():  # unversioned re-save: swap folders so a complete one is always in place
                 os.replace(final, previous)
             os.replace(partial, final)  # atomic on one filesystem: the folder appears complete or not at all
+        except OSError as error:  # disk full, permissions: nothing half-written stays, earlier versions untouched
+            if previous.exists() and not final.exists():
+                os.replace(previous, final)  # an unversioned re-save failed after the swap: put the old one back
+            raise DatasetError(
+                f"could not write {final} ({error.strerror or error}); nothing of it was kept and earlier versions "
+                f"under {self._filepath} are untouched. Free disk space or fix permissions, then rerun with "
+                "`kedro run --only-missing-outputs` to keep what already finished"
+            ) from error
         finally:
             shutil.rmtree(partial, ignore_errors=True)
             shutil.rmtree(previous, ignore_errors=True)

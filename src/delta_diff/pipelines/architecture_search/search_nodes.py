@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -65,6 +66,16 @@ class ThetaParams(_Strict):
     n_prompts: int = 8
     steps: int = 10
     guidance_scale: float = 4.0
+    scorer: Literal["world", "hps_v2"] = "world"  # hps_v2 for real SD models (the world's scorer reads world captions)
+    hps_checkpoint: str | None = None
+    hps_model_name: str = "ViT-H-14"
+
+    @model_validator(mode="after")
+    def _hps_needs_a_checkpoint(self) -> ThetaParams:
+        if self.scorer == "hps_v2" and (self.hps_checkpoint is None or not Path(self.hps_checkpoint).is_file()):
+            raise ValueError(f"theta.scorer is hps_v2 but theta.hps_checkpoint {self.hps_checkpoint!r} is not a "
+                             "file; give the local path of HPS_v2_compressed.pt")
+        return self
 
 
 class SurrogateDataParams(_Strict):
@@ -114,7 +125,12 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     special = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]
     probe = probe_from_cache(training_cache, special, params.probe.n_prompts, params.probe.timesteps,
                              sd_v1_noise_scheduler(), params.probe.seed)
-    scorer = WorldScorer(classifier, lambda prompt: parse_caption(prompt, world))
+    if params.theta.scorer == "hps_v2":
+        from delta_diff.scoring.hps_v2 import HPSv2Scorer
+
+        scorer = HPSv2Scorer(params.theta.hps_checkpoint, model_name=params.theta.hps_model_name)
+    else:
+        scorer = WorldScorer(classifier, lambda prompt: parse_caption(prompt, world))
     theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,
                        params.theta.guidance_scale)
     evaluator = ProxyEvaluator(parent, space, probe, scorer, theta)

@@ -32,6 +32,7 @@ class EvaluateParams(BaseModel):
     probe_prompts: int = 16
     probe_timesteps: list[int] = [200, 500, 800]
     grid_prompts: int = 8
+    world_score: bool = True  # the embedded world's scorer (it parses world captions); false for real SD runs
     hps_checkpoint: str | None = None  # local HPS_v2_compressed.pt (the whole fine-tuned CLIP); None: unavailable
     hps_model_name: str = "ViT-H-14"
     hps_prompts_per_style: int = 8
@@ -90,7 +91,7 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
     for name, pipeline in models.items():
         images = generate_images(pipeline, texts, seeds, params.steps, params.guidance_scale, show_progress=False)
         teacher_images = teacher_images or images
-        result = scorer.score(images, texts)
+        result = scorer.score(images, texts) if params.world_score else None
         model_maps = attention_maps(pipeline.unet, probe)
         rows.append({
             "model": name,
@@ -98,8 +99,8 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
             "unet_params": count_params(dict(pipeline.unet.config)),
             "macs_per_forward_m": macs_per_forward(pipeline.unet) / 1e6,
             "latency_ms": median_latency_ms(pipeline.unet, params.latency_repeats),
-            "world_score": result.summary["score"],
-            **{f"{k}": v for k, v in result.summary.items() if k.endswith("_accuracy")},
+            "world_score": result.summary["score"] if result else float("nan"),
+            **({k: v for k, v in result.summary.items() if k.endswith("_accuracy")} if result else {}),
             "psnr_vs_teacher_db": psnr(teacher_images, images) if name != "teacher" else float("nan"),
             "attention_alignment_with_teacher": map_similarity(teacher_maps, model_maps, probe.word_tokens),
             **(hps_v2_columns(hps_scorer, pipeline, prompt_sets["hps_benchmark"]["styles"], params) if hps_scorer
@@ -124,7 +125,7 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
                         "version": hps_scorer.version if hps_scorer else None,
                         "prompts_per_style": params.hps_prompts_per_style if hps_scorer else None},
              "prompts": len(texts), "steps": params.steps, "guidance_scale": params.guidance_scale}
-    return table, _markdown(table, notes), grid, attention, path_plot(table), notes
+    return table, _markdown(table, notes), grid, attention, path_plot(table, "world_score" if params.world_score else "hps_v2"), notes
 
 
 def _markdown(table: pd.DataFrame, notes: dict) -> str:
