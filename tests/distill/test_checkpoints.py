@@ -1,5 +1,5 @@
 """Distillation checkpoints: resume gives the uninterrupted result; a crash mid-write keeps the previous one;
-a checkpoint of another configuration is refused."""
+another configuration starts over beside it; a checkpoint whose recorded job differs is refused."""
 
 import pytest
 import torch
@@ -51,13 +51,31 @@ def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, mon
     with pytest.raises(OSError, match="disk full"):
         run(6, checkpoint_dir=str(tmp_path))
     monkeypatch.undo()
-    checkpoints = TrainingCheckpoints(tmp_path)
-    assert checkpoints.steps() == [3] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    (job,) = tmp_path.iterdir()
+    checkpoints = TrainingCheckpoints(job)
+    assert checkpoints.steps() == [3] and not [p for p in job.iterdir() if p.name.startswith(".")]
     _, history = run(6, checkpoint_dir=str(tmp_path))  # and it still resumes from it
     assert [h["step"] for h in history] == [3, 6]
 
 
-def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+def test_another_configuration_starts_over_and_leaves_the_first_jobs_checkpoints(tmp_path):
     run(3, checkpoint_dir=str(tmp_path))
+    (first,) = tmp_path.iterdir()
+    changed, _ = run(6, checkpoint_dir=str(tmp_path), learning_rate=1e-2)
+    from_scratch, _ = run(6, learning_rate=1e-2)
+    for a, b in zip(from_scratch.parameters(), changed.parameters()):
+        torch.testing.assert_close(a, b)
+    assert len(list(tmp_path.iterdir())) == 2 and TrainingCheckpoints(first).steps() == [3]
+
+
+def test_a_checkpoint_whose_recorded_job_differs_is_refused(tmp_path):
+    import shutil
+
+    run(3, checkpoint_dir=str(tmp_path))
+    (first,) = tmp_path.iterdir()
+    run(3, checkpoint_dir=str(tmp_path / "other"), learning_rate=1e-2)
+    (second,) = (tmp_path / "other").iterdir()
+    shutil.rmtree(second)
+    shutil.copytree(first, second)  # someone copied another job's checkpoint into this job's folder
     with pytest.raises(CheckpointError, match="another configuration"):
-        run(6, checkpoint_dir=str(tmp_path), learning_rate=1e-2)
+        run(6, checkpoint_dir=str(tmp_path / "other"), learning_rate=1e-2)

@@ -21,4 +21,5 @@ def test_two_processes_train_and_rank_zero_saves(tmp_path):
     assert [h["step"] for h in history] == [1, 2, 3]
     assert history[0]["samples_per_s"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, trained.parameters()))
-    assert (tmp_path / "ckpt" / "step-000003" / "meta.json").is_file()
+    (job,) = (tmp_path / "ckpt").iterdir()  # one folder per job fingerprint, written once (rank 0)
+    assert (job / "step-000003" / "meta.json").is_file()

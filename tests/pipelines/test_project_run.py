@@ -34,3 +34,15 @@ def test_bad_parameter_fails_before_any_node_runs(kedro_project):
         with pytest.raises(Exception, match="bk-sdm-huge"):
             session.run(pipeline_names=["architecture_search"], node_names=["report_architecture_space"])
     assert not (kedro_project / "data" / "08_reporting").exists()
+
+
+def test_the_sd_v1_4_environment_stops_at_once_naming_what_is_missing(kedro_project):
+    """Its files cannot be downloaded here: a run must stop before any node, naming the missing checkpoint."""
+    import time
+
+    start = time.perf_counter()
+    with KedroSession.create(project_path=kedro_project, env="sd_v1_4") as session:
+        with pytest.raises(Exception, match="HPS_v2_compressed.pt"):
+            session.run(pipeline_names=["__default__"])
+    assert time.perf_counter() - start < 60
+    assert not (kedro_project / "data" / "05_model_input").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 import logging
 import time
 from collections.abc import Callable
@@ -60,10 +61,14 @@ class DistillConfig(BaseModel):
 
 
 def fingerprint(config: DistillConfig, parent, student) -> str:
-    """What a checkpoint must agree on to be resumed: training settings and both architectures."""
+    """What a checkpoint must agree on to be resumed: training settings, both architectures and the parent's
+    weights (a re-distilled parent of the same shape is another job)."""
     settings = config.model_dump(exclude=RESUMABLE_FIELDS)
     blob = json.dumps([settings, dict(parent.config), dict(student.config)], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(blob.encode())
+    for tensor in parent.state_dict().values():  # a sample of every tensor: cheap, and any retraining changes it
+        digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def distill_student(
@@ -112,8 +117,17 @@ def distill_student(
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     sampler = BatchSampler(n, config.batch_size, config.seed + accelerator.process_index)
     generator = torch.Generator().manual_seed(config.seed + 1 + 1000 * accelerator.process_index)
-    checkpoints = TrainingCheckpoints(checkpoint_dir, keep=config.keep_checkpoints) if checkpoint_dir else None
     stamp = fingerprint(config, parent, student)
+    # One folder per fingerprint: a rerun of the same job resumes; a changed job (another architecture chosen by
+    # the search, other settings, a re-distilled parent) starts at step 0 beside it instead of failing.
+    checkpoints = None
+    if checkpoint_dir:
+        checkpoints = TrainingCheckpoints(str(Path(checkpoint_dir) / stamp), keep=config.keep_checkpoints)
+        others = [p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p.name != stamp] \
+            if Path(checkpoint_dir).is_dir() else []
+        if others and checkpoints.latest() is None and accelerator.is_main_process:
+            logger.info("%s: no checkpoint of this job (%s) yet; %s holds %d of other jobs (%s), left untouched",
+                        name, stamp, checkpoint_dir, len(others), ", ".join(sorted(others)[:3]))
 
     history: list[dict] = []
     start = 0
