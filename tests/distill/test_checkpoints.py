@@ -79,3 +79,18 @@ def test_a_checkpoint_whose_recorded_job_differs_is_refused(tmp_path):
     shutil.copytree(first, second)  # someone copied another job's checkpoint into this job's folder
     with pytest.raises(CheckpointError, match="another configuration"):
         run(6, checkpoint_dir=str(tmp_path / "other"), learning_rate=1e-2)
+
+
+def test_the_job_fingerprint_ignores_where_a_model_was_loaded_from(tmp_path):
+    """A stage's student is loaded from a new catalog version on every run; its resume must not depend on that."""
+    from delta_diff.distill.trainer import fingerprint
+
+    parent, student = fresh_pair()
+    student.save_pretrained(tmp_path / "v1")
+    student.save_pretrained(tmp_path / "v2")
+    first = UNet2DConditionModel.from_pretrained(tmp_path / "v1")
+    second = UNet2DConditionModel.from_pretrained(tmp_path / "v2")
+    assert first.config["_name_or_path"] != second.config["_name_or_path"]
+    config = DistillConfig()
+    assert fingerprint(config, parent, first) == fingerprint(config, parent, second)
+    assert fingerprint(config, parent, first) != fingerprint(config.model_copy(update={"learning_rate": 1.0}), parent, first)

@@ -64,7 +64,9 @@ def fingerprint(config: DistillConfig, parent, student) -> str:
     """What a checkpoint must agree on to be resumed: training settings, both architectures and the parent's
     weights (a re-distilled parent of the same shape is another job)."""
     settings = config.model_dump(exclude=RESUMABLE_FIELDS)
-    blob = json.dumps([settings, dict(parent.config), dict(student.config)], sort_keys=True, default=str)
+    # Not the "_" keys: "_name_or_path" is the folder a model was loaded from, a new catalog version on every run.
+    configs = [{k: v for k, v in dict(m.config).items() if not k.startswith("_")} for m in (parent, student)]
+    blob = json.dumps([settings, *configs], sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode())
     for tensor in parent.state_dict().values():  # a sample of every tensor: cheap, and any retraining changes it
         digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())

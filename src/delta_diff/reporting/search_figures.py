@@ -28,11 +28,12 @@ def surrogate_fit_figure(out_of_fold: pd.DataFrame, report: dict):
 def convergence_figure(history: pd.DataFrame):
     figure, ax = plt.subplots(figsize=(5, 3.4))
     ax.plot(history["generation"], history["best"], marker="o", label="best")
-    ax.plot(history["generation"], history["mean"], marker=".", label="population mean")
-    ax.set_xlabel("generation")
+    ax.plot(history["generation"], history["mean"], marker=".", label="mean of this round's real evaluations")
+    ax.set_xlabel("generation (surrogate-assisted: round of real evaluations)")
     ax.set_ylabel("estimated distilled score")
     ax.legend()
-    ax.set_title("search convergence", fontsize=9)
+    evaluations = int(history["real_evaluations"].iloc[-1]) if "real_evaluations" in history and len(history) else None
+    ax.set_title("search convergence" + (f" ({evaluations} real proxy evaluations)" if evaluations else ""), fontsize=9)
     figure.tight_layout()
     return figure
 
