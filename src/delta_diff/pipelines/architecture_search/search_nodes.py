@@ -86,6 +86,8 @@ class SurrogateDataParams(_Strict):
 
 
 class SearchParams(_Strict):
+    # "random": a seeded random architecture just under the budget instead of the search (an ablation baseline)
+    strategy: Literal["surrogate", "random"] = "surrogate"
     budget: BudgetParams = BudgetParams()
     probe: ProbeParams = ProbeParams()
     theta: ThetaParams = ThetaParams()
@@ -205,6 +207,14 @@ def fit_search_surrogate(table: pd.DataFrame, params: SearchParams):
 
 def search_architecture(context: dict[str, Any], surrogate, params: SearchParams, table: pd.DataFrame | None = None):
     evaluator, space, budget = context["evaluator"], context["space"], context["budget"]
+    if params.strategy == "random":
+        genome = sample_candidates(space, budget, 1, params.evolution.seed)[0]
+        proxies = evaluator.evaluate(genome)
+        logger.info("strategy random: a seeded random architecture under the budget, no search")
+        return _report_choice(evaluator, space, budget, genome, float("nan"),
+                              pd.DataFrame([{"generation": 0, "best": float("nan"), "mean": float("nan"),
+                                             "feasible": 1, "real_evaluations": 1}]),
+                              pd.DataFrame([{**proxies, "estimate": float("nan")}]))
     if surrogate == EXHAUSTIVE:  # every feasible candidate was measured: pick the best measurement
         best = table.sort_values("distilled_score", ascending=False).iloc[0]
         genome = tuple(int(c) for c in str(best["genome"]))

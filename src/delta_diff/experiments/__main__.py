@@ -1,0 +1,59 @@
+"""python -m delta_diff.experiments conf/base/experiment_claim.yml [--dry-run]
+
+Runs every `kedro run` of the experiment (skipping finished ones), then writes <output>/results_per_run.csv,
+<output>/results_summary.csv, <output>/results_summary.md and <output>/results.png."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .aggregate import aggregate_results, results_figure
+from .design import ExperimentDesign
+from .runner import run_experiment
+
+
+def markdown_table(table) -> str:
+    def cell(value) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m delta_diff.experiments", description=__doc__.splitlines()[0])
+    parser.add_argument("design", type=Path, help="experiment YAML (see conf/base/experiment_claim.yml)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and their overrides, run nothing")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        design = ExperimentDesign(**yaml.safe_load(args.design.read_text())["experiment"])
+    except (OSError, KeyError, TypeError, ValidationError) as error:
+        print(f"error: {args.design}: {error}", file=sys.stderr)
+        return 2
+    project = Path.cwd()
+    if not (project / "conf" / "base").is_dir():
+        print("error: run from the project root (no conf/base here)", file=sys.stderr)
+        return 2
+    finished = run_experiment(design, project, dry_run=args.dry_run)
+    if args.dry_run or not finished:
+        return 0
+    output = project / design.output
+    per_run, summary = aggregate_results(finished)
+    per_run.to_csv(output / "results_per_run.csv", index=False)
+    summary.to_csv(output / "results_summary.csv", index=False)
+    (output / "results_summary.md").write_text(markdown_table(summary))
+    results_figure(per_run).savefig(output / "results.png", dpi=110)
+    print(summary.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Run an experiment's `kedro run`s one after another, each in its own folder; finished runs are skipped, a
+broken one resumes (`--only-missing-outputs`, and its stages' own checkpoints)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .design import ExperimentDesign, expand_runs
+from .run_folder import make_run_folder
+
+logger = logging.getLogger(__name__)
+
+DONE = "DONE.json"
+
+
+def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = False) -> list[Path]:
+    """Every run of ``design``; returns the finished run folders in design order."""
+    runs = expand_runs(design)
+    root = project / design.output / "runs"
+    finished = []
+    for index, run in enumerate(runs, 1):
+        folder = root / run.name
+        if (folder / DONE).is_file():
+            logger.info("[%d/%d] %s: finished earlier, skipped", index, len(runs), run.name)
+            finished.append(folder)
+            continue
+        if dry_run:
+            logger.info("[%d/%d] %s: would run with %s", index, len(runs), run.name, json.dumps(run.params))
+            continue
+        make_run_folder(project, folder, run.params)
+        logger.info("[%d/%d] %s: kedro run (log: %s)", index, len(runs), run.name, folder / "run.log")
+        start = time.perf_counter()
+        with open(folder / "run.log", "a") as log:
+            result = subprocess.run([sys.executable, "-m", "kedro", "run", "--only-missing-outputs"], cwd=folder,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "KEDRO_ENV": "local"})
+        if result.returncode != 0:
+            raise RuntimeError(f"run {run.name} failed (exit {result.returncode}); see {folder / 'run.log'}. "
+                               "Fix the cause and start the experiment again: finished runs are skipped and this "
+                               "one resumes")
+        seconds = time.perf_counter() - start
+        (folder / DONE).write_text(json.dumps({**run.model_dump(), "wall_seconds": seconds}, indent=1))
+        logger.info("[%d/%d] %s: done in %.1f min", index, len(runs), run.name, seconds / 60)
+        finished.append(folder)
+    return finished
