@@ -13,6 +13,27 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SD_V1_4_CONFIG = PROJECT_ROOT / "data" / "01_raw" / "sd_v1_4_unet_config.json"
 
+# Runtime parameters that shrink a whole `kedro run` (data, search, distillation, evaluation) to about a minute.
+MICRO = {
+    "data_prep": {"training_images": {"n_images": 64}, "prompt_sets": {"n_train_prompts": 8, "n_eval_prompts": 8}},
+    "architecture_search": {"search": {
+        "probe": {"n_prompts": 4, "timesteps": [500]},
+        "theta": {"n_prompts": 4, "steps": 3},
+        "surrogate_data": {"n_candidates": 6, "distillation": {"steps": 2, "batch_size": 8, "log_every": 1}},
+        "surrogate": {"n_estimators": 20},
+        "evolution": {"population": 6, "max_generations": 2, "patience": 2, "real_evaluations_per_generation": 2},
+    }},
+    "distill_stage": {"stage": {"distillation": {"steps": 2, "batch_size": 8, "log_every": 1, "checkpoint_every": 2},
+                                "validation_prompts": 2, "validation_steps": 2}},
+    "evaluate": {"n_prompts": 4, "steps": 3, "latency_repeats": 2, "probe_prompts": 4, "probe_timesteps": [500],
+                 "grid_prompts": 3},
+}
+
+
+def latest(path):
+    """The newest version of a versioned dataset's file or folder."""
+    return sorted(path.iterdir())[-1] / path.name
+
 
 def tiny_unet_config(**overrides) -> dict:
     """SD v1's block structure (CrossAttnDown x3 + Down, mid, Up + CrossAttnUp x3, 2 layers) at toy width."""
@@ -75,32 +96,15 @@ def sd_v2_config(sd_v1_4_config) -> dict:
     return config
 
 
-SHIPPED_MODELS = ("embedded_teacher", "world_scorer")
-
-
 @pytest.fixture
 def kedro_project(tmp_path, monkeypatch) -> Path:
     """A throw-away copy of the project's config and shipped inputs (models linked read-only), so test runs
     never write into the work tree."""
-    import shutil
-
     from kedro.framework.startup import bootstrap_project
 
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    (root / "src").mkdir()  # the package itself is imported from the installed project
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    # mlflow caches one store per URI string, so a relative sqlite URI would keep pointing at the first test's
-    # project in this process; each copy gets its own absolute one.
-    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
-    mlflow_yml.write_text(mlflow_yml.read_text().replace("sqlite:///mlflow.db", f"sqlite:///{root}/mlflow.db"))
-    (root / "data" / "01_raw").mkdir(parents=True)
-    shutil.copy(SD_V1_4_CONFIG, root / "data" / "01_raw")
-    (root / "data" / "06_models").mkdir()
-    for name in SHIPPED_MODELS:
-        (root / "data" / "06_models" / name).symlink_to(PROJECT_ROOT / "data" / "06_models" / name)
+    from delta_diff.experiments.run_folder import make_run_folder
+
+    root = make_run_folder(PROJECT_ROOT, tmp_path / "project")
     monkeypatch.chdir(root)
     bootstrap_project(root)
     return root

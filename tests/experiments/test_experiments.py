@@ -10,7 +10,7 @@ from delta_diff.experiments.design import nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import MICRO, PROJECT_ROOT
 
 
 def test_the_shipped_claim_design_expands_to_every_variant_student_and_seed():
@@ -69,20 +69,9 @@ def test_aggregation_gives_mean_spread_and_ratio_to_the_teacher(tmp_path):
 @pytest.mark.slow
 def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     """One real `kedro run` in its own folder; started again, the finished run is skipped."""
-    import shutil
-
     from delta_diff.experiments.__main__ import main
 
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
-    shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base")
-    for shipped in ("data/06_models/embedded_teacher", "data/06_models/world_scorer",
-                    "data/01_raw/sd_v1_4_unet_config.json"):
-        (project / shipped).parent.mkdir(parents=True, exist_ok=True)
-        (project / shipped).symlink_to(PROJECT_ROOT / shipped)
-    from tests.pipelines.test_path import MICRO
-
+    project = make_run_folder(PROJECT_ROOT, tmp_path / "project")
     micro = {f"{top}.{key}": value for top, group in MICRO.items() for key, value in _flatten(group).items()}
     design = {"experiment": {"name": "micro", "output": "data/09_experiments/micro", "seeds": [0],
                              "seed_params": ["distill_stage.stage.distillation.seed"], "params": micro,

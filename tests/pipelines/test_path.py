@@ -9,22 +9,7 @@ from kedro.framework.session import KedroSession
 from delta_diff.architecture import count_params
 from delta_diff.pipelines.path.pipeline import path_pipeline
 
-from tests.conftest import PROJECT_ROOT
-
-MICRO = {
-    "data_prep": {"training_images": {"n_images": 64}, "prompt_sets": {"n_train_prompts": 8, "n_eval_prompts": 8}},
-    "architecture_search": {"search": {
-        "probe": {"n_prompts": 4, "timesteps": [500]},
-        "theta": {"n_prompts": 4, "steps": 3},
-        "surrogate_data": {"n_candidates": 6, "distillation": {"steps": 2, "batch_size": 8, "log_every": 1}},
-        "surrogate": {"n_estimators": 20},
-        "evolution": {"population": 6, "max_generations": 2, "patience": 2, "real_evaluations_per_generation": 2},
-    }},
-    "distill_stage": {"stage": {"distillation": {"steps": 2, "batch_size": 8, "log_every": 1, "checkpoint_every": 2},
-                                "validation_prompts": 2, "validation_steps": 2}},
-    "evaluate": {"n_prompts": 4, "steps": 3, "latency_repeats": 2, "probe_prompts": 4, "probe_timesteps": [500],
-                 "grid_prompts": 3},
-}
+from tests.conftest import MICRO, PROJECT_ROOT, latest
 
 
 def test_path_shape_chains_stages_and_keeps_the_baseline_apart():
@@ -53,10 +38,6 @@ def test_bad_path_parameters_fail_before_any_node(kedro_project, bad, message):
         with pytest.raises(Exception, match=message):
             session.run(pipeline_names=["__default__"])
     assert not (kedro_project / "data" / "05_model_input").exists()
-
-
-def latest(path):
-    return sorted(path.iterdir())[-1] / path.name
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import json
 
 from kedro.framework.session import KedroSession
 
-from tests.pipelines.test_path import MICRO, latest
+from tests.conftest import MICRO, latest
 
 
 def test_small_nested_space_is_searched_exhaustively(kedro_project):

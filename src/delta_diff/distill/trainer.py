@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
 
 from delta_diff.training import BatchSampler, TrainingCheckpoints
-from delta_diff.training.checkpoint import CheckpointError
+from delta_diff.training.checkpoint import CheckpointError, weights_digest
 from delta_diff.training.loop import MetricsLogger
 
 from .batches import CachedBatches, FolderBatches
@@ -66,11 +66,8 @@ def fingerprint(config: DistillConfig, parent, student) -> str:
     settings = config.model_dump(exclude=RESUMABLE_FIELDS)
     # Not the "_" keys: "_name_or_path" is the folder a model was loaded from, a new catalog version on every run.
     configs = [{k: v for k, v in dict(m.config).items() if not k.startswith("_")} for m in (parent, student)]
-    blob = json.dumps([settings, *configs], sort_keys=True, default=str)
-    digest = hashlib.sha256(blob.encode())
-    for tensor in parent.state_dict().values():  # a sample of every tensor: cheap, and any retraining changes it
-        digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    blob = json.dumps([settings, *configs, weights_digest(parent)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def distill_student(

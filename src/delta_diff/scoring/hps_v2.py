@@ -20,16 +20,25 @@ from .interface import ScoreResult
 HPS_VERSION = "v2.0"  # the checkpoint HPS_v2_compressed.pt; v2.1 is HPS_v2.1_compressed.pt
 
 
+def checkpoint_problem(path: str | Path | None, key: str) -> str | None:
+    """Why ``path`` (the value of config key ``key``) cannot be the HPS v2 checkpoint, or None if it can be.
+    Parameter validators call it so a bad path fails when a run starts, not after hours of training."""
+    if path is not None and Path(path).is_file():
+        return None
+    shown = None if path is None else str(path)
+    return (f"{key} {shown!r} is not a file; download HPS_v2_compressed.pt (huggingface xswu/HPSv2) on a machine "
+            "with access and give its local path")
+
+
 class HPSv2Scorer:
     name = "hps_v2"
 
     def __init__(self, checkpoint: str | Path, model_name: str = "ViT-H-14", version: str = HPS_VERSION,
-                 device: str = "cpu", batch_size: int = 8):
+                 device: str = "cpu", batch_size: int = 8, key: str = "evaluate.hps_checkpoint"):
+        problem = checkpoint_problem(checkpoint, key)
+        if problem:
+            raise FileNotFoundError(problem)
         checkpoint = Path(checkpoint)
-        if not checkpoint.is_file():
-            raise FileNotFoundError(
-                f"HPS v2 checkpoint {checkpoint} not found: download HPS_v2_compressed.pt (huggingface xswu/HPSv2) "
-                "on a machine with access and set evaluate.hps_checkpoint to its local path")
         try:
             from hpsv2.src.open_clip import create_model_and_transforms, get_tokenizer
         except ImportError as error:

@@ -74,3 +74,14 @@ class TrainingCheckpoints:
 
     def clear(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def weights_digest(model) -> str:
+    """A short digest of a model's weights: the first 64 values of every tensor. Cheap, and any training step
+    changes it; used to tell whether saved work (a checkpoint, a surrogate table) was made from these weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
+    return digest.hexdigest()

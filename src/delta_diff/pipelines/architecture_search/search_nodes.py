@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -19,6 +18,7 @@ from delta_diff.reporting.search_figures import (
     surrogate_fit_figure,
 )
 from delta_diff.scoring import AttributeClassifier, WorldScorer
+from delta_diff.scoring.hps_v2 import checkpoint_problem
 from delta_diff.search import (
     EvolutionConfig,
     ProxyEvaluator,
@@ -33,6 +33,7 @@ from delta_diff.search import (
 )
 from delta_diff.similarity import probe_from_cache
 from delta_diff.tracking import log_metrics
+from delta_diff.training import weights_digest
 from delta_diff.world import WorldSpec, parse_caption
 from delta_diff.world.components import sd_v1_noise_scheduler
 
@@ -72,9 +73,9 @@ class ThetaParams(_Strict):
 
     @model_validator(mode="after")
     def _hps_needs_a_checkpoint(self) -> ThetaParams:
-        if self.scorer == "hps_v2" and (self.hps_checkpoint is None or not Path(self.hps_checkpoint).is_file()):
-            raise ValueError(f"theta.scorer is hps_v2 but theta.hps_checkpoint {self.hps_checkpoint!r} is not a "
-                             "file; give the local path of HPS_v2_compressed.pt")
+        problem = checkpoint_problem(self.hps_checkpoint, "theta.hps_checkpoint") if self.scorer == "hps_v2" else None
+        if problem:
+            raise ValueError(f"theta.scorer is hps_v2 but {problem}")
         return self
 
 
@@ -130,7 +131,8 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     if params.theta.scorer == "hps_v2":
         from delta_diff.scoring.hps_v2 import HPSv2Scorer
 
-        scorer = HPSv2Scorer(params.theta.hps_checkpoint, model_name=params.theta.hps_model_name)
+        scorer = HPSv2Scorer(params.theta.hps_checkpoint, model_name=params.theta.hps_model_name,
+                             key="theta.hps_checkpoint")
     else:
         scorer = WorldScorer(classifier, lambda prompt: parse_caption(prompt, world))
     theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,
@@ -146,10 +148,9 @@ def _setup_stamp(context: dict[str, Any], params: SearchParams) -> str:
     import hashlib
     import json
 
-    parent = context["evaluator"].parent
-    weights = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in parent.parameters()))
+    weights = weights_digest(context["evaluator"].parent)
     settings = params.model_dump(include={"probe", "theta", "surrogate_data"}, exclude={"surrogate_data": {"n_candidates", "reuse_previous", "seed"}})
-    return hashlib.sha256((weights.hexdigest() + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:16]
+    return hashlib.sha256((weights + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:16]
 
 
 def build_surrogate_training_data(context: dict[str, Any], training_cache, previous: pd.DataFrame,

@@ -14,6 +14,7 @@ from delta_diff.evaluation.cost import macs_per_forward, median_latency_ms
 from delta_diff.evaluation.fidelity import psnr
 from delta_diff.reporting.results_figures import attention_figure, comparison_grid, path_plot
 from delta_diff.scoring import AttributeClassifier, ScoreResult, WorldScorer
+from delta_diff.scoring.hps_v2 import checkpoint_problem
 from delta_diff.similarity import attention_maps, map_similarity, probe_from_cache
 from delta_diff.tracking import log_metrics
 from delta_diff.world import WorldSpec, parse_caption
@@ -40,11 +41,9 @@ class EvaluateParams(BaseModel):
     @field_validator("hps_checkpoint")
     @classmethod
     def _checkpoint_exists(cls, value: str | None) -> str | None:
-        from pathlib import Path
-
-        if value is not None and not Path(value).is_file():  # fail when the run starts, not after the training
-            raise ValueError(f"evaluate.hps_checkpoint {value!r} is not a file; download HPS_v2_compressed.pt "
-                             "(huggingface xswu/HPSv2) elsewhere and give its local path, or set it to null")
+        problem = checkpoint_problem(value, "evaluate.hps_checkpoint") if value is not None else None
+        if problem:  # fail when the run starts, not after the training
+            raise ValueError(f"{problem}, or set it to null")
         return value
 
 
