@@ -30,6 +30,14 @@ MICRO = {
 }
 
 
+def write_two_stage_path(project: Path) -> None:
+    """A two-stage path in the project's local env, with the baseline's total steps written out (Kedro resolves
+    base's derived total with base's n_stages)."""
+    steps = 2 * MICRO["distill_stage"]["stage"]["distillation"]["steps"]
+    (project / "conf" / "local" / "parameters_path.yml").write_text(
+        f"path:\n  n_stages: 2\ndistill_stage:\n  baseline:\n    distillation:\n      steps: {steps}\n")
+
+
 def latest(path):
     """The newest version of a versioned dataset's file or folder."""
     return sorted(path.iterdir())[-1] / path.name

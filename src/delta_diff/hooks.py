@@ -26,6 +26,23 @@ class PathShapeCheck:
                 "conf/<env>/parameters_path.yml; the stage count shapes the pipeline, so set it in that file, "
                 "not with --params"
             )
+        # The claim compares at equal total training steps. The base conf derives the baseline's steps with an
+        # interpolation, but Kedro resolves each environment on its own, so an override of n_stages or of the
+        # stage steps in another env would leave the baseline with base's total: refuse that mismatch here.
+        stage, baseline = catalog.load("params:distill_stage.stage"), catalog.load("params:distill_stage.baseline")
+        stage_steps, baseline_steps = _steps(stage), _steps(baseline)
+        if baseline_steps != requested * stage_steps:
+            raise ValueError(
+                f"distill_stage.baseline.distillation.steps is {baseline_steps} but the path trains {requested} "
+                f"stages x {stage_steps} steps = {requested * stage_steps}; the baseline must get the path's total. "
+                "Kedro resolves each conf environment separately, so an env that changes path.n_stages or the "
+                f"stage steps must also set distill_stage.baseline.distillation.steps: {requested * stage_steps}"
+            )
+
+
+def _steps(stage_params) -> int:
+    distillation = stage_params["distillation"] if isinstance(stage_params, dict) else stage_params.distillation
+    return distillation["steps"] if isinstance(distillation, dict) else distillation.steps
 
 
 class MlflowRunRecord:

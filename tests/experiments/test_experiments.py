@@ -6,20 +6,31 @@ import yaml
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
-from delta_diff.experiments.design import nest
+from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
-from delta_diff.experiments.runner import DONE
+from delta_diff.experiments.runner import DONE, base_stage_steps
 
 from tests.conftest import MICRO, PROJECT_ROOT
 
 
 def test_the_shipped_claim_design_expands_to_every_variant_student_and_seed():
     design = ExperimentDesign(**yaml.safe_load((PROJECT_ROOT / "conf/base/experiment_claim.yml").read_text())["experiment"])
-    runs = expand_runs(design)
+    runs = expand_runs(design, base_stage_steps(PROJECT_ROOT))
     assert len(runs) == (2 + 1 + 1 + 1 + 1) * 3 and len({r.name for r in runs}) == len(runs)
     tiny_n4 = next(r for r in runs if r.variant == "path_n4" and r.seed == 2)
     assert tiny_n4.params["path"] == {"n_stages": 4, "student": {"preset": "bk-sdm-tiny"}}
     assert tiny_n4.params["distill_stage"]["baseline"]["distillation"]["seed"] == 2
+
+
+def test_each_run_writes_out_its_baselines_total_steps():
+    """Kedro resolves base's derived total before a run's overrides merge, so the runner writes it out."""
+    design = ExperimentDesign(name="x", output="o", seeds=[0], seed_params=[], variants=[
+        {"name": "n2", "students": ["bk-sdm-tiny"], "n_stages": 2},
+        {"name": "n4", "students": ["bk-sdm-tiny"], "n_stages": 4, "params": {STAGE_STEPS: 50}},
+        {"name": "fixed", "students": ["bk-sdm-tiny"], "n_stages": 3, "params": {BASELINE_STEPS: 7}}])
+    steps = {run.variant: run.params["distill_stage"]["baseline"]["distillation"]["steps"]
+             for run in expand_runs(design, base_stage_steps=300)}
+    assert steps == {"n2": 600, "n4": 200, "fixed": 7}
 
 
 def test_bad_designs_are_named():

@@ -9,7 +9,7 @@ from kedro.framework.session import KedroSession
 from delta_diff.architecture import count_params
 from delta_diff.pipelines.path.pipeline import path_pipeline
 
-from tests.conftest import MICRO, PROJECT_ROOT, latest
+from tests.conftest import MICRO, PROJECT_ROOT, latest, write_two_stage_path
 
 
 def test_path_shape_chains_stages_and_keeps_the_baseline_apart():
@@ -31,7 +31,8 @@ def test_path_shape_chains_stages_and_keeps_the_baseline_apart():
      ({"path": {"budgets": [0.6, 0.8]}}, "strictly decreasing"),
      ({"path": {"student": {"preset": None}}}, "exactly one of preset and genome"),
      ({"path": {"n_stages": 0}}, "n_stages"),
-     ({"path": {"n_stages": 2}}, "built with 3 stages")],
+     ({"path": {"n_stages": 2}}, "built with 3 stages"),
+     ({"distill_stage": {"baseline": {"distillation": {"steps": 5}}}}, "the baseline must get the path's total")],
 )
 def test_bad_path_parameters_fail_before_any_node(kedro_project, bad, message):
     with KedroSession.create(project_path=kedro_project, runtime_params=bad) as session:
@@ -42,7 +43,7 @@ def test_bad_path_parameters_fail_before_any_node(kedro_project, bad, message):
 
 @pytest.mark.slow
 def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project):
-    (kedro_project / "conf" / "local" / "parameters_path.yml").write_text("path:\n  n_stages: 2\n")
+    write_two_stage_path(kedro_project)
     with KedroSession.create(project_path=kedro_project, runtime_params=MICRO) as session:
         session.run(pipeline_names=["__default__"])
     data = kedro_project / "data"

@@ -4,11 +4,11 @@ import json
 
 from kedro.framework.session import KedroSession
 
-from tests.conftest import MICRO, latest
+from tests.conftest import MICRO, latest, write_two_stage_path
 
 
 def test_small_nested_space_is_searched_exhaustively(kedro_project):
-    (kedro_project / "conf" / "local" / "parameters_path.yml").write_text("path:\n  n_stages: 2\n")
+    write_two_stage_path(kedro_project)
     params = {**MICRO, "architecture_search": {"search": {**MICRO["architecture_search"]["search"],
                                                          "surrogate_data": {"n_candidates": 40,
                                                                             "distillation": {"steps": 1, "batch_size": 8}}}}}

@@ -50,14 +50,20 @@ class RunSpec(BaseModel):
     params: dict[str, Any]  # nested, ready to write as conf/local/parameters.yml
 
 
-def expand_runs(design: ExperimentDesign) -> list[RunSpec]:
-    """One run per (variant, student, seed), in that order."""
+STAGE_STEPS, BASELINE_STEPS = "distill_stage.stage.distillation.steps", "distill_stage.baseline.distillation.steps"
+
+
+def expand_runs(design: ExperimentDesign, base_stage_steps: int) -> list[RunSpec]:
+    """One run per (variant, student, seed), in that order. ``base_stage_steps``: the project's steps per stage,
+    used to give each run's baseline the path's total unless the design sets it (Kedro resolves the base conf's
+    derived total before the run's overrides are merged, so it has to be written out)."""
     runs = []
     for variant in design.variants:
         for student in variant.students:
             for seed in design.seeds:
                 dotted = {**design.params, **{key: seed for key in design.seed_params}, **variant.params,
                           "path.n_stages": variant.n_stages, "path.student.preset": student}
+                dotted.setdefault(BASELINE_STEPS, variant.n_stages * dotted.get(STAGE_STEPS, base_stage_steps))
                 runs.append(RunSpec(name=f"{variant.name}__{student}__seed{seed}", variant=variant.name,
                                     student=student, seed=seed, n_stages=variant.n_stages, params=nest(dotted)))
     return runs

@@ -19,9 +19,21 @@ logger = logging.getLogger(__name__)
 DONE = "DONE.json"
 
 
+def base_stage_steps(project: Path) -> int:
+    """Steps per path stage in the project's base conf."""
+    from kedro.config import OmegaConfigLoader
+
+    from delta_diff.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(project / "conf"), base_env="base", default_run_env="base",
+                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
+    return int(loader["parameters"]["distill_stage"]["stage"]["distillation"]["steps"])
+
+
 def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = False) -> list[Path]:
     """Every run of ``design``; returns the finished run folders in design order."""
-    runs = expand_runs(design)
+    # Seed by seed, so that a stopped experiment leaves every variant with the same seeds done.
+    runs = sorted(expand_runs(design, base_stage_steps(project)), key=lambda run: run.seed)
     root = project / design.output / "runs"
     finished = []
     for index, run in enumerate(runs, 1):
