@@ -6,6 +6,7 @@ import yaml
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
+from delta_diff.experiments.aggregate import mean_spread_markdown, paired_differences
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps
@@ -77,6 +78,18 @@ def test_aggregation_gives_mean_spread_and_ratio_to_the_teacher(tmp_path):
     assert (tmp_path / "results.png").stat().st_size > 0
 
 
+def test_paired_differences_compare_path_and_baseline_within_each_seed(tmp_path):
+    # path 0.6/0.7/0.8 against baselines 0.65/0.65/0.65: ahead in 2 of 3 seeds, mean +0.05
+    folders = [fake_run(tmp_path, f"r{s}", "path_n2", s, 0.6 + 0.1 * s, 0.65) for s in range(3)]
+    per_run, summary = aggregate_results(folders)
+    (row,) = paired_differences(per_run).to_dict("records")
+    assert row["world_score_diff_mean"] == pytest.approx(0.05) and row["world_score_diff_std"] == pytest.approx(0.1)
+    assert row["world_score_path_ahead"] == "2/3" and row["psnr_vs_teacher_db_path_ahead"] == "0/3"
+    markdown = mean_spread_markdown(summary, paired_differences(per_run))
+    assert "| path_n2 | bk-sdm-tiny | path | 3 | 5 | 0.700 ± 0.100 | 0.875 ± 0.125 |" in markdown
+    assert "+0.0500 ± 0.1000 (2/3)" in markdown
+
+
 @pytest.mark.slow
 def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     """One real `kedro run` in its own folder; started again, the finished run is skipped."""
@@ -94,6 +107,7 @@ def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     summary = pd.read_csv(output / "results_summary.csv")
     assert set(summary["method"]) == {"path", "baseline"} and (summary["n_seeds"] == 1).all()
     assert (output / "results.png").is_file() and (output / "results_summary.md").is_file()
+    assert len(pd.read_csv(output / "results_paired.csv")) == 1
     (run,) = (output / "runs").iterdir()
     stamp = (run / DONE).stat().st_mtime
     assert main(["micro.yml"]) == 0

@@ -1,7 +1,8 @@
-"""python -m delta_diff.experiments conf/base/experiment_claim.yml [--dry-run]
+"""python -m delta_diff.experiments conf/base/experiment_claim.yml [--dry-run | --aggregate-only]
 
 Runs every `kedro run` of the experiment (skipping finished ones), then writes <output>/results_per_run.csv,
-<output>/results_summary.csv, <output>/results_summary.md and <output>/results.png."""
+<output>/results_summary.csv, <output>/results_paired.csv (path minus baseline within each run),
+<output>/results_summary.md and <output>/results.png."""
 
 from __future__ import annotations
 
@@ -13,24 +14,17 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .aggregate import aggregate_results, results_figure
+from .aggregate import aggregate_results, mean_spread_markdown, paired_differences, results_figure
 from .design import ExperimentDesign
 from .runner import run_experiment
-
-
-def markdown_table(table) -> str:
-    def cell(value) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m delta_diff.experiments", description=__doc__.splitlines()[0])
     parser.add_argument("design", type=Path, help="experiment YAML (see conf/base/experiment_claim.yml)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their overrides, run nothing")
+    parser.add_argument("--aggregate-only", action="store_true",
+                        help="run nothing; aggregate the runs finished so far (e.g. while the experiment goes on)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
@@ -42,14 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (project / "conf" / "base").is_dir():
         print("error: run from the project root (no conf/base here)", file=sys.stderr)
         return 2
-    finished = run_experiment(design, project, dry_run=args.dry_run)
+    finished = run_experiment(design, project, dry_run=args.dry_run or args.aggregate_only)
     if args.dry_run or not finished:
         return 0
     output = project / design.output
     per_run, summary = aggregate_results(finished)
     per_run.to_csv(output / "results_per_run.csv", index=False)
     summary.to_csv(output / "results_summary.csv", index=False)
-    (output / "results_summary.md").write_text(markdown_table(summary))
+    paired = paired_differences(per_run)
+    paired.to_csv(output / "results_paired.csv", index=False)
+    (output / "results_summary.md").write_text(mean_spread_markdown(summary, paired))
     results_figure(per_run).savefig(output / "results.png", dpi=110)
     print(summary.to_string(index=False))
     return 0

@@ -54,6 +54,56 @@ def aggregate_results(folders: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return per_run, summary.reset_index()
 
 
+def paired_differences(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Path minus baseline within each run (same seed, data and total steps), per variant x student: mean and
+    spread of the difference and in how many seeds the path is ahead -- the comparison the claim is about."""
+    metrics = [m for m in ("world_score", "psnr_vs_teacher_db", "attention_alignment_with_teacher", "hps_v2")
+               if m in per_run and per_run[m].notna().any()]
+    keys = ["variant", "student", "seed"]
+    path = per_run[per_run["method"] == "path"].set_index(keys)[metrics]
+    baseline = per_run[per_run["method"] == "baseline"].set_index(keys)[metrics]
+    difference = (path - baseline).dropna(how="all").reset_index()
+    rows = []
+    for (variant, student), group in difference.groupby(["variant", "student"], sort=False):
+        row = {"variant": variant, "student": student, "n_seeds": len(group)}
+        for metric in metrics:
+            row[f"{metric}_diff_mean"] = group[metric].mean()
+            row[f"{metric}_diff_std"] = group[metric].std()
+            row[f"{metric}_path_ahead"] = f"{int((group[metric] > 0).sum())}/{int(group[metric].notna().sum())}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mean_spread_markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
+    """The summary in the paper's shape (one row per student x method, 'mean ± std' cells, ratios to the
+    teacher), then the paired path-minus-baseline differences."""
+    shown = [("unet_params", "params", 0), ("world_score", "world score", 3),
+             ("world_score_of_teacher", "world / teacher", 3), ("psnr_vs_teacher_db", "PSNR vs teacher dB", 1),
+             ("attention_alignment_with_teacher", "attn alignment", 3), ("hps_v2", "HPS v2", 4),
+             ("hps_v2_of_teacher", "HPS v2 / teacher", 3)]
+    shown = [(key, title, digits) for key, title, digits in shown if f"{key}_mean" in summary]
+    header = ["variant", "student", "method", "seeds"] + [title for _, title, _ in shown]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary.itertuples(index=False):
+        row = row._asdict()
+        cells = [row["variant"], row["student"], row["method"], str(row["n_seeds"])]
+        for key, _, digits in shown:
+            mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+            cells.append("unavailable" if pd.isna(mean) else
+                         f"{mean:,.{digits}f}" + ("" if pd.isna(std) or key == "unet_params" else f" ± {std:.{digits}f}"))
+        lines.append("| " + " | ".join(cells) + " |")
+    if not paired.empty:
+        metrics = [c[: -len("_diff_mean")] for c in paired.columns if c.endswith("_diff_mean")]
+        header = ["variant", "student", "seeds"] + [f"{m}: path - baseline (path ahead)" for m in metrics]
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in paired.to_dict("records"):
+            cells = [row["variant"], row["student"], str(row["n_seeds"])]
+            cells += [f"{row[f'{m}_diff_mean']:+.4f} ± {row[f'{m}_diff_std']:.4f} ({row[f'{m}_path_ahead']})"
+                      for m in metrics]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def results_figure(per_run: pd.DataFrame, metrics=("world_score_of_teacher", "psnr_vs_teacher_db",
                                                      "attention_alignment_with_teacher")):
     """Each metric per variant x student: path and baseline side by side, every seed a dot, the mean a bar."""
