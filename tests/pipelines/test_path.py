@@ -110,3 +110,15 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     assert len(list((data / "06_models" / "stage_2" / "distilled_unet").iterdir())) == 2
     assert len(list((data / "06_models" / "stage_1" / "distilled_unet").iterdir())) == 1
     assert len(list((data / "08_reporting" / "results.csv").iterdir())) == 1  # evaluate is not in stage_2
+
+
+def test_a_stage_whose_parent_already_fits_its_budget_is_replanned_in_equal_steps():
+    from delta_diff.pipelines.path.nodes import plan_stage
+
+    plan = {"teacher_config": {}, "student": "s", "student_params": 1_500_000, "n_stages": 4,
+            "budgets": [2_800_000, 2_400_000, 1_950_000]}
+    kept = plan_stage(2, plan, {"genome": "g", "params": 2_600_000})
+    assert kept["budget"] == kept["planned_budget"] == 2_400_000
+    # stage_1 landed at 2.3M, under stage_2's 2.4M: the 0.8M left go in 3 equal steps
+    replanned = plan_stage(2, plan, {"genome": "g", "params": 2_300_000})
+    assert replanned["budget"] == 2_300_000 - 800_000 // 3 and replanned["planned_budget"] == 2_400_000

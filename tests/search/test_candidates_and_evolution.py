@@ -94,3 +94,17 @@ def test_prescreening_spends_fewer_real_evaluations(space):
                       show_progress=False)
     assert len(calls) == screened.real_evaluations < plain_calls == plain.real_evaluations
     assert len(calls) <= 12 + 11 * 3
+
+
+@pytest.mark.parametrize("prescreen", [True, False])
+def test_a_budgeted_space_no_bigger_than_the_population_is_used_up_not_crashed(space, prescreen):
+    """pymoo ends its run once it can mate no unseen genome (a late stage of a short path hit this)."""
+    ranked = sorted((params_of(space, g), g) for g in space.enumerate())
+    budget = ranked[7][0]  # only a handful of architectures fit
+    inside = [g for g in space.enumerate() if params_of(space, g) <= budget]
+    assert 2 <= len(inside) <= 12
+    fitness = lambda g: float(params_of(space, g))  # noqa: E731
+    config = EvolutionConfig(population=12, max_generations=10, patience=5, prescreen=prescreen, seed=0)
+    result = evolve(space, budget, fitness, config, show_progress=False)
+    assert result.best_fitness == max(fitness(g) for g in inside)
+    assert result.real_evaluations <= len(inside)

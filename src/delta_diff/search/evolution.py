@@ -119,6 +119,8 @@ def evolve(space: ArchitectureSpace, budget: int, fitness: Callable[[Genome], fl
     ga = _GeneticAlgorithm(space, budget, params, config.population, config.mutation_prob, config.seed, initial)
     for generation in progress:
         genomes, values = ga.step(evaluate)
+        if ga.exhausted:  # every genome pymoo can still reach has been evaluated
+            break
         improved = result.offer(genomes, values)
         result.history.append({"generation": generation, "best": result.best_fitness,
                                "mean": float(values.mean()), "feasible": len(genomes), "real_evaluations": len(real)})
@@ -149,6 +151,8 @@ def _surrogate_assisted(space, budget: int, fitness, config: EvolutionConfig, in
             seen: dict[Genome, float] = {}
             for _ in range(config.inner_generations):
                 genomes, values = ga.step(predict)
+                if ga.exhausted:
+                    break
                 seen.update(zip(genomes, values.tolist()))
             fresh = sorted((g for g in seen if g not in real), key=lambda g: -seen[g])
             chosen = fresh[: config.real_evaluations_per_generation]
@@ -184,9 +188,17 @@ class _GeneticAlgorithm:
             eliminate_duplicates=True,
         )
         self.algorithm.setup(problem, seed=seed, termination=("n_gen", 10**9))
+        self.exhausted = False
 
     def step(self, evaluate: Callable[[list[Genome]], np.ndarray]) -> tuple[list[Genome], np.ndarray]:
-        population: Population = self.algorithm.ask()
+        """One generation; ([], []) once pymoo can mate no genome it has not seen (a small budgeted space, e.g.
+        a late stage of a short path, is used up: pymoo then ends the run and ``ask`` returns None)."""
+        if self.exhausted:
+            return [], np.empty(0)
+        population: Population | None = self.algorithm.ask()
+        if population is None or len(population) == 0:
+            self.exhausted = True
+            return [], np.empty(0)
         genomes = [self.space.canonical(tuple(int(b) for b in row)) for row in population.get("X").astype(int)]
         violation = np.array([[self.params(g) - self.budget] for g in genomes], dtype=float)
         feasible = violation[:, 0] <= 0

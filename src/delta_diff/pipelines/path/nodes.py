@@ -80,10 +80,23 @@ def plan_path(built_stages: int, teacher, params: PathParams) -> dict[str, Any]:
 
 
 def plan_stage(index: int, path_plan: dict[str, Any], previous_architecture: dict[str, Any] | None = None):
-    """Stage ``index``'s search plan: nested below the previous stage's choice, at its budget."""
+    """Stage ``index``'s search plan: nested below the previous stage's choice, at its budget.
+
+    Removing whole blocks moves in coarse steps, so a stage's choice can land below the next stage's planned
+    budget (a 4-stage Tiny path did: stage_1 chose 2.29M params for a 2.84M budget, under stage_2's 2.39M). Then
+    the gap left, from that choice to the student, is split again into equal steps for the stages still to come."""
+    budget = path_plan["budgets"][index - 1]
+    if previous_architecture and previous_architecture["params"] <= budget:
+        parent, student = int(previous_architecture["params"]), int(path_plan["student_params"])
+        steps_left = path_plan["n_stages"] - index + 1
+        replanned = parent - (parent - student) // steps_left
+        logger.warning("stage_%d: the previous stage already chose %s params, at or under this stage's planned "
+                       "budget %s; re-planned to %s (the gap to the student's %s in %d equal steps)", index,
+                       f"{parent:,}", f"{budget:,}", f"{replanned:,}", f"{student:,}", steps_left)
+        budget = replanned
     return {"teacher_config": path_plan["teacher_config"], "student": path_plan["student"],
             "base": previous_architecture["genome"] if previous_architecture else None,
-            "budget": path_plan["budgets"][index - 1]}
+            "budget": budget, "planned_budget": path_plan["budgets"][index - 1]}
 
 
 def prune_final_student(parent, path_plan: dict[str, Any], previous_architecture: dict[str, Any] | None = None):
