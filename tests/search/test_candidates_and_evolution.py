@@ -97,8 +97,9 @@ def test_prescreening_spends_fewer_real_evaluations(space):
 
 
 @pytest.mark.parametrize("prescreen", [True, False])
-def test_a_budgeted_space_no_bigger_than_the_population_is_used_up_not_crashed(space, prescreen):
+def test_a_budgeted_space_no_bigger_than_the_population_is_used_up_not_crashed(prescreen):
     """pymoo ends its run once it can mate no unseen genome (a late stage of a short path hit this)."""
+    space = ArchitectureSpace(tiny_unet_config(layers_per_block=1))  # 13 units: enumerable
     ranked = sorted((params_of(space, g), g) for g in space.enumerate())
     budget = ranked[7][0]  # only a handful of architectures fit
     inside = [g for g in space.enumerate() if params_of(space, g) <= budget]
