@@ -2,7 +2,7 @@
 
 Runs every `kedro run` of the experiment (skipping finished ones), then writes <output>/results_per_run.csv,
 <output>/results_summary.csv, <output>/results_paired.csv (path minus baseline within each run),
-<output>/results_summary.md and <output>/results.png."""
+<output>/results_summary.md, <output>/results.png and <output>/results_paired.png."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .aggregate import aggregate_results, mean_spread_markdown, paired_differences, results_figure
+from .aggregate import aggregate_results, mean_spread_markdown, paired_differences, paired_figure, results_figure
 from .design import ExperimentDesign
 from .runner import run_experiment
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     paired.to_csv(output / "results_paired.csv", index=False)
     (output / "results_summary.md").write_text(mean_spread_markdown(summary, paired))
     results_figure(per_run).savefig(output / "results.png", dpi=110)
+    paired_figure(per_run).savefig(output / "results_paired.png", dpi=110)
     print(summary.to_string(index=False))
     return 0
 

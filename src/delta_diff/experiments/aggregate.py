@@ -98,9 +98,13 @@ def mean_spread_markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in paired.to_dict("records"):
             cells = [row["variant"], row["student"], str(row["n_seeds"])]
-            cells += [f"{row[f'{m}_diff_mean']:+.4f} ± {row[f'{m}_diff_std']:.4f} ({row[f'{m}_path_ahead']})"
-                      for m in metrics]
+            cells += [f"{row[f'{m}_diff_mean']:+.4f}"
+                      + ("" if pd.isna(row[f"{m}_diff_std"]) else f" ± {row[f'{m}_diff_std']:.4f}")
+                      + f" ({row[f'{m}_path_ahead']})" for m in metrics]
             lines.append("| " + " | ".join(cells) + " |")
+    if "hps_v2_mean" in summary and summary["hps_v2_mean"].isna().all():
+        lines += ["", "HPS v2: unavailable in every run (no local checkpoint: set evaluate.hps_checkpoint; each run's "
+                      "results.md gives the reason)."]
     return "\n".join(lines) + "\n"
 
 
@@ -126,5 +130,31 @@ def results_figure(per_run: pd.DataFrame, metrics=("world_score_of_teacher", "ps
         if not lows.empty:
             ax.set_xlim(lows.min() - 0.05 * abs(lows.min()), lows.max() + 0.02 * abs(lows.max()))
     axes[0][0].legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def paired_figure(per_run: pd.DataFrame, metrics=("world_score", "psnr_vs_teacher_db",
+                                                  "attention_alignment_with_teacher")):
+    """Path minus baseline per run, one row per variant x student: right of the zero line, the path is ahead."""
+    keys = ["variant", "student", "seed"]
+    path = per_run[per_run["method"] == "path"].set_index(keys)
+    baseline = per_run[per_run["method"] == "baseline"].set_index(keys)
+    difference = (path[list(metrics)] - baseline[list(metrics)]).reset_index()
+    labels = list(dict.fromkeys(zip(difference["variant"], difference["student"])))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 0.45 * len(labels) + 2.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for i, (variant, student) in enumerate(labels):
+            values = difference[(difference["variant"] == variant) & (difference["student"] == student)][metric]
+            values = values.dropna()
+            if values.empty:
+                continue
+            ax.plot(values, [i] * len(values), "o", color="tab:purple", alpha=0.6, markersize=4)
+            ax.plot([values.mean()], [i], "|", color="black", markersize=14, markeredgewidth=2)
+        ax.axvline(0.0, color="grey", linewidth=1)
+        ax.set_yticks(range(len(labels)), [f"{v}\n{s}" for v, s in labels], fontsize=7)
+        ax.set_title(f"{metric}: path - baseline", fontsize=9)
+    figure.suptitle("Each dot one seed (same data and total steps); bar: mean. Right of zero: the path is ahead.",
+                    fontsize=9)
     figure.tight_layout()
     return figure
