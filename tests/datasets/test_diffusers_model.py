@@ -79,9 +79,12 @@ def test_failed_save_leaves_no_version_behind(tmp_path, monkeypatch):
     assert not DiffusersModelDataset(filepath=str(tmp_path / "unet"), version=Version(None, None)).exists()
 
 
+@pytest.mark.parametrize("as_safetensors_error", [False, True])
 @pytest.mark.parametrize("versioned", [True, False])
-def test_a_full_disk_is_named_and_earlier_saves_stay_loadable(tmp_path, monkeypatch, versioned):
+def test_a_full_disk_is_named_and_earlier_saves_stay_loadable(tmp_path, monkeypatch, versioned, as_safetensors_error):
     import errno
+
+    from safetensors import SafetensorError
 
     path = str(tmp_path / "unet")
     make = lambda: DiffusersModelDataset(filepath=path, version=Version(None, None) if versioned else None)  # noqa: E731
@@ -90,6 +93,8 @@ def test_a_full_disk_is_named_and_earlier_saves_stay_loadable(tmp_path, monkeypa
 
     def disk_full(self, save_directory, **kwargs):
         real_save(self, save_directory, **kwargs)  # most of it written, then the disk fills up
+        if as_safetensors_error:  # what a full disk really raised in the claim experiment
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(UNet2DConditionModel, "save_pretrained", disk_full)
@@ -99,6 +104,7 @@ def test_a_full_disk_is_named_and_earlier_saves_stay_loadable(tmp_path, monkeypa
     monkeypatch.undo()
     assert torch.equal(first_weight(make().load()), first_weight(tiny_model(0)))
     assert not [p for p in (tmp_path / "unet").rglob(".*")]  # no partial folder left
+    assert all(any(version.iterdir()) for version in (tmp_path / "unet").iterdir() if version.is_dir())  # nor empty
 
 
 def test_a_missing_version_says_how_to_produce_it(tmp_path):

@@ -100,6 +100,7 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
                 f"{self._filepath}: expected a diffusers model or pipeline with save_pretrained, got {type(data).__name__}"
             )
         final = Path(self._get_save_path())
+        new_version_folder = not final.parent.exists()  # a versioned save's <version>/ folder, made here
         final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
         previous = final.with_name(f".{final.name}.previous-{os.getpid()}")
@@ -109,13 +110,20 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
             if final.exists():  # unversioned re-save: swap folders so a complete one is always in place
                 os.replace(final, previous)
             os.replace(partial, final)  # atomic on one filesystem: the folder appears complete or not at all
-        except OSError as error:  # disk full, permissions: nothing half-written stays, earlier versions untouched
+        except Exception as error:  # disk full, permissions: nothing half-written stays, earlier versions untouched
+            # (safetensors reports a full disk as its own SafetensorError, not as an OSError)
             if previous.exists() and not final.exists():
                 os.replace(previous, final)  # an unversioned re-save failed after the swap: put the old one back
+            shutil.rmtree(partial, ignore_errors=True)
+            if new_version_folder and final.parent.is_dir() and not any(final.parent.iterdir()):
+                final.parent.rmdir()  # no empty version folder left behind either
+            reason = getattr(error, "strerror", None) or str(error)
+            storage = isinstance(error, OSError) or "os error" in reason or "No space left" in reason
             raise DatasetError(
-                f"could not write {final} ({error.strerror or error}); nothing of it was kept and earlier versions "
-                f"under {self._filepath} are untouched. Free disk space or fix permissions, then rerun with "
-                "`kedro run --only-missing-outputs` to keep what already finished"
+                f"could not write {final} ({reason}); nothing of it was kept and earlier versions under "
+                f"{self._filepath} are untouched. "
+                + ("Free disk space or fix permissions, then rerun" if storage else "Fix the cause, then rerun")
+                + " with `kedro run --only-missing-outputs` to keep what already finished"
             ) from error
         finally:
             shutil.rmtree(partial, ignore_errors=True)
