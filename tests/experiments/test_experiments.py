@@ -6,7 +6,7 @@ import yaml
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
-from delta_diff.experiments.aggregate import mean_spread_markdown, paired_differences, paired_figure
+from delta_diff.experiments.aggregate import mean_spread_markdown, paired_differences, paired_figure, stage_table
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps
@@ -88,6 +88,8 @@ def test_paired_differences_compare_path_and_baseline_within_each_seed(tmp_path)
     markdown = mean_spread_markdown(summary, paired_differences(per_run))
     assert "| path_n2 | bk-sdm-tiny | path | 3 | 5 | 0.700 ± 0.100 | 0.875 ± 0.125 |" in markdown
     assert "+0.0500 ± 0.1000 (2/3)" in markdown
+    stages = stage_table(folders)
+    assert list(stages["model"]) == ["teacher", "stage_2", "baseline"] and (stages["n_seeds"] == 3).all()
     paired_figure(per_run).savefig(tmp_path / "paired.png")
     assert (tmp_path / "paired.png").stat().st_size > 0
 

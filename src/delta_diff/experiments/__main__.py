@@ -1,8 +1,9 @@
 """python -m delta_diff.experiments conf/base/experiment_claim.yml [--dry-run | --aggregate-only]
 
-Runs every `kedro run` of the experiment (skipping finished ones), then writes <output>/results_per_run.csv,
-<output>/results_summary.csv, <output>/results_paired.csv (path minus baseline within each run),
-<output>/results_summary.md, <output>/results.png and <output>/results_paired.png."""
+Runs every `kedro run` of the experiment (skipping finished ones), then writes into <output>/:
+results_per_run.csv, results_summary.{csv,md} (mean ± std per variant x student x method), results_paired.csv
+(path minus baseline within each run), results_stages.csv (every model along the path), results.png and
+results_paired.png."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .aggregate import aggregate_results, mean_spread_markdown, paired_differences, paired_figure, results_figure
+from .aggregate import (aggregate_results, mean_spread_markdown, paired_differences, paired_figure, results_figure,
+                        stage_table)
 from .design import ExperimentDesign
 from .runner import run_experiment
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     per_run, summary = aggregate_results(finished)
     per_run.to_csv(output / "results_per_run.csv", index=False)
     summary.to_csv(output / "results_summary.csv", index=False)
+    stage_table(finished).to_csv(output / "results_stages.csv", index=False)
     paired = paired_differences(per_run)
     paired.to_csv(output / "results_paired.csv", index=False)
     (output / "results_summary.md").write_text(mean_spread_markdown(summary, paired))

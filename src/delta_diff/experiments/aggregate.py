@@ -54,6 +54,26 @@ def aggregate_results(folders: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return per_run, summary.reset_index()
 
 
+def stage_table(folders: list[Path]) -> pd.DataFrame:
+    """Every model of every run (teacher, each assistant, student, baseline), averaged over seeds per variant x
+    student x model: where along the path fidelity to the teacher is lost."""
+    rows = []
+    for folder in folders:
+        spec = json.loads((folder / DONE).read_text())
+        for model in newest_results(folder).to_dict("records"):
+            rows.append({"variant": spec["variant"], "student": spec["student"], "model": model["model"],
+                         "unet_params": model["unet_params"], "psnr_vs_teacher_db": model["psnr_vs_teacher_db"],
+                         "attention_alignment_with_teacher": model["attention_alignment_with_teacher"]})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    grouped = table.groupby(["variant", "student", "model"], sort=False)
+    summary = grouped.agg(["mean", "std"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    summary["n_seeds"] = grouped.size()
+    return summary.reset_index()
+
+
 def paired_differences(per_run: pd.DataFrame) -> pd.DataFrame:
     """Path minus baseline within each run (same seed, data and total steps), per variant x student: mean and
     spread of the difference and in how many seeds the path is ahead -- the comparison the claim is about."""
