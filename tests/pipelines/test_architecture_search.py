@@ -8,20 +8,18 @@ from kedro.framework.session import KedroSession
 
 from delta_diff.architecture import ArchitectureSpace, count_params
 
+from tests.conftest import MICRO as SHARED_MICRO
+from tests.conftest import latest
+
+# The shared micro data and proxies, with this file's own search loop (more generations, fewer surrogate rows).
 MICRO = {
-    "data_prep": {"training_images": {"n_images": 64}, "prompt_sets": {"n_train_prompts": 8, "n_eval_prompts": 8}},
+    "data_prep": SHARED_MICRO["data_prep"],
     "architecture_search": {"search": {
-        "probe": {"n_prompts": 4, "timesteps": [500]},
-        "theta": {"n_prompts": 4, "steps": 3},
-        "surrogate_data": {"n_candidates": 6, "distillation": {"steps": 2, "batch_size": 8, "log_every": 1}},
+        **SHARED_MICRO["architecture_search"]["search"],
         "surrogate": {"min_rows": 6, "n_estimators": 20},
         "evolution": {"population": 6, "max_generations": 3, "patience": 2},
     }},
 }
-
-
-def latest(path):
-    return sorted(path.iterdir())[-1] / path.name
 
 
 @pytest.mark.slow

@@ -47,11 +47,16 @@ def aggregate_results(folders: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if per_run.empty:
         return per_run, per_run
     values = [c for c in per_run.columns if c not in ("variant", "student", "seed", "method")]
-    grouped = per_run.groupby(["variant", "student", "method"], sort=False)[values]
+    return per_run, mean_std_over_seeds(per_run, ["variant", "student", "method"], values)
+
+
+def mean_std_over_seeds(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """``<value>_mean`` and ``<value>_std`` per group of ``keys`` (groups in order of appearance), and n_seeds."""
+    grouped = table.groupby(keys, sort=False)[values]
     summary = grouped.agg(["mean", "std"])
     summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
     summary["n_seeds"] = grouped.size()
-    return per_run, summary.reset_index()
+    return summary.reset_index()
 
 
 def stage_table(folders: list[Path]) -> pd.DataFrame:
@@ -67,11 +72,16 @@ def stage_table(folders: list[Path]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    grouped = table.groupby(["variant", "student", "model"], sort=False)
-    summary = grouped.agg(["mean", "std"])
-    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
-    summary["n_seeds"] = grouped.size()
-    return summary.reset_index()
+    return mean_std_over_seeds(table, ["variant", "student", "model"],
+                               ["unet_params", "psnr_vs_teacher_db", "attention_alignment_with_teacher"])
+
+
+def path_minus_baseline(per_run: pd.DataFrame, metrics) -> pd.DataFrame:
+    """One row per run (variant, student, seed): each metric of the path's student minus the baseline's."""
+    keys = ["variant", "student", "seed"]
+    path = per_run[per_run["method"] == "path"].set_index(keys)[list(metrics)]
+    baseline = per_run[per_run["method"] == "baseline"].set_index(keys)[list(metrics)]
+    return (path - baseline).reset_index()
 
 
 def paired_differences(per_run: pd.DataFrame) -> pd.DataFrame:
@@ -79,10 +89,7 @@ def paired_differences(per_run: pd.DataFrame) -> pd.DataFrame:
     spread of the difference and in how many seeds the path is ahead -- the comparison the claim is about."""
     metrics = [m for m in ("world_score", "psnr_vs_teacher_db", "attention_alignment_with_teacher", "hps_v2")
                if m in per_run and per_run[m].notna().any()]
-    keys = ["variant", "student", "seed"]
-    path = per_run[per_run["method"] == "path"].set_index(keys)[metrics]
-    baseline = per_run[per_run["method"] == "baseline"].set_index(keys)[metrics]
-    difference = (path - baseline).dropna(how="all").reset_index()
+    difference = path_minus_baseline(per_run, metrics).dropna(how="all", subset=metrics)
     rows = []
     for (variant, student), group in difference.groupby(["variant", "student"], sort=False):
         row = {"variant": variant, "student": student, "n_seeds": len(group)}
@@ -157,10 +164,7 @@ def results_figure(per_run: pd.DataFrame, metrics=("world_score_of_teacher", "ps
 def paired_figure(per_run: pd.DataFrame, metrics=("world_score", "psnr_vs_teacher_db",
                                                   "attention_alignment_with_teacher")):
     """Path minus baseline per run, one row per variant x student: right of the zero line, the path is ahead."""
-    keys = ["variant", "student", "seed"]
-    path = per_run[per_run["method"] == "path"].set_index(keys)
-    baseline = per_run[per_run["method"] == "baseline"].set_index(keys)
-    difference = (path[list(metrics)] - baseline[list(metrics)]).reset_index()
+    difference = path_minus_baseline(per_run, metrics)
     labels = list(dict.fromkeys(zip(difference["variant"], difference["student"])))
     figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 0.45 * len(labels) + 2.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
