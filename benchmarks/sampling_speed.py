@@ -15,7 +15,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from delta_diff.world import WorldSpec, make_prompt_set
-from delta_diff.world.sampling import generate_images
+from delta_diff.sd import generate_images
 
 TEACHER = Path(__file__).resolve().parents[1] / "data" / "06_models" / "embedded_teacher"
 

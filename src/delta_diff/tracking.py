@@ -20,6 +20,14 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
 
+def log_tags(tags: dict[str, str]) -> None:
+    """Tag the active MLflow run, if any (what a run chose: e.g. each stage's feature-KD pairing rule)."""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
 def log_figure(figure, artifact_file: str) -> None:
     """Log a matplotlib figure as an MLflow artifact of the active run (validation images during training)."""
     import matplotlib.pyplot as plt

@@ -7,6 +7,7 @@ from diffusers import UNet2DConditionModel
 
 from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
 from delta_diff.distill import DistillConfig, distill_student
+from delta_diff.sd import DevicePolicy
 from delta_diff.training import TrainingCheckpoints
 from delta_diff.training.checkpoint import CheckpointError
 from delta_diff.world.components import sd_v1_noise_scheduler
@@ -92,5 +93,5 @@ def test_the_job_fingerprint_ignores_where_a_model_was_loaded_from(tmp_path):
     second = UNet2DConditionModel.from_pretrained(tmp_path / "v2")
     assert first.config["_name_or_path"] != second.config["_name_or_path"]
     config = DistillConfig()
-    assert fingerprint(config, parent, first) == fingerprint(config, parent, second)
+    assert fingerprint(config, parent, first, DevicePolicy()) == fingerprint(config, parent, second, DevicePolicy())
     assert fingerprint(config, parent, first) != fingerprint(config.model_copy(update={"learning_rate": 1.0}), parent, first)

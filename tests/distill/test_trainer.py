@@ -34,9 +34,11 @@ def test_tiny_student_stage_pairs_follow_bk_sdm_mapping(parent):
     student = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
     pairs = stage_pairs(student, parent)
     assert ("up_blocks.0", "up_blocks.1") in pairs
-    # down stages are matched before the downsampler the student's new last level no longer has
-    assert ("down_blocks.2.attentions.0", "down_blocks.2.attentions.1") in pairs
+    # BK-SDM-Tiny: the student's new last level has no downsampler, so its last attention's proj_out is matched
+    assert ("down_blocks.2.attentions.0.proj_out", "down_blocks.2.attentions.1.proj_out") in pairs
     assert not any(s == "mid_block" for s, _ in pairs)
+    old = stage_pairs(student, parent, "pre_downsampler")  # the named alternative: before the downsampler
+    assert ("down_blocks.2.attentions.0", "down_blocks.2.attentions.1") in old
 
 
 @pytest.mark.parametrize("removed", [["stage:3"], ["stage:2", "pair:0.1"], ["stage:3", "down_attn:0.0", "up_attn:1.1"]])

@@ -4,7 +4,7 @@ import pytest
 from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 from kedro.framework.session import KedroSession
 
-from delta_diff.world.sampling import generate_images
+from delta_diff.sd import generate_images
 
 
 def micro(steps):

@@ -9,7 +9,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from delta_diff.datasets import DiffusersModelDataset
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.world import WorldSpec, make_prompt_set, parse_caption
-from delta_diff.world.sampling import generate_images
+from delta_diff.sd import generate_images
 
 from tests.conftest import PROJECT_ROOT
 

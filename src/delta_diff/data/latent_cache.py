@@ -32,18 +32,23 @@ def encode_latents(vae, pixels: torch.Tensor, batch_size: int = 256) -> tuple[to
 
 
 @torch.no_grad()
-def encode_prompts(tokenizer, text_encoder, prompts: list[str], batch_size: int = 512) -> torch.Tensor:
-    """Text-encoder hidden states as SD feeds them to the U-Net (padded/truncated to the tokenizer's length)."""
+def encode_prompts(tokenizer, text_encoder, prompts: list[str], batch_size: int = 512,
+                   keep_device: bool = False) -> torch.Tensor:
+    """Text-encoder hidden states as SD feeds them to the U-Net (padded/truncated to the tokenizer's length), in
+    fp32, on the CPU (for caches) or, with ``keep_device``, where the text encoder is (for a training step)."""
     outputs = []
     for start in range(0, len(prompts), batch_size):
         ids = tokenizer(prompts[start: start + batch_size], padding="max_length", truncation=True,
                         max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
-        outputs.append(text_encoder(ids.to(text_encoder.device))[0].float().cpu())
+        hidden = text_encoder(ids.to(text_encoder.device))[0].float()
+        outputs.append(hidden if keep_device else hidden.cpu())
     return torch.cat(outputs)
 
 
-def build_training_cache(folder, pipeline, resolution: int, batch_size: int = 256, show_progress: bool = True) -> dict[str, torch.Tensor]:
-    """Latent statistics and text embeddings for every image/caption of an image folder."""
+def build_training_cache(folder, pipeline, resolution: int, batch_size: int = 256, show_progress: bool = True,
+                         spec: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Latent statistics and text embeddings for every image/caption of an image folder, plus ``spec``
+    (``cache_spec``: what it was built from)."""
     means, stds = [], []
     for start in tqdm(range(0, len(folder), batch_size), desc="caching latents", disable=not show_progress):
         images = [folder.load_image(i) for i in range(start, min(len(folder), start + batch_size))]
@@ -51,6 +56,7 @@ def build_training_cache(folder, pipeline, resolution: int, batch_size: int = 25
         means.append(mean)
         stds.append(std)
     return {
+        **(spec or {}),
         "latent_mean": torch.cat(means).contiguous(),
         "latent_std": torch.cat(stds).contiguous(),
         "text_embeddings": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, folder.captions).contiguous(),

@@ -25,7 +25,8 @@ def check_cache(cache: dict[str, torch.Tensor], batch_size: int) -> int:
 
 
 class CachedBatches:
-    """Latents drawn from the cached posterior (mean + std * noise), cached text embeddings."""
+    """Latents drawn from the cached posterior (mean + std * noise), cached text embeddings. The cache stays
+    where it was loaded (the CPU); each batch is gathered there and moved to the generator's device."""
 
     def __init__(self, cache: dict[str, torch.Tensor], batch_size: int):
         self.cache = cache
@@ -37,8 +38,12 @@ class CachedBatches:
         return self.size
 
     def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, std = self.cache["latent_mean"][index], self.cache["latent_std"][index]
-        return mean + std * torch.randn(mean.shape, generator=generator), self.cache["text_embeddings"][index]
+        device = generator.device
+        index = index.cpu()
+        mean = self.cache["latent_mean"][index].to(device, torch.float32)
+        std = self.cache["latent_std"][index].to(device, torch.float32)
+        text = self.cache["text_embeddings"][index].to(device, torch.float32)
+        return mean + std * torch.randn(mean.shape, generator=generator, device=device), text
 
 
 @dataclass
@@ -62,6 +67,9 @@ class FolderBatches:
             raise ValueError(f"batch_size {self.batch_size} is larger than the training set ({len(self.folder)} items)")
         self._encode_prompts = encode_prompts
         self.text_dim = self.text_encoder.config.hidden_size
+        if self.vae.device != self.text_encoder.device:
+            raise ValueError(f"the VAE is on {self.vae.device} but the text encoder on {self.text_encoder.device}; "
+                             "place the pipeline on one device (DevicePolicy.place_frozen)")
         self.empty_text = encode_prompts(self.tokenizer, self.text_encoder, [""])
         self.captions = self.folder.captions
 
@@ -73,10 +81,12 @@ class FolderBatches:
         scale = self.resolution / min(image.size)
         image = image.resize((max(self.resolution, round(image.width * scale)),
                               max(self.resolution, round(image.height * scale))), Image.BILINEAR)
-        left = int(torch.randint(0, image.width - self.resolution + 1, (1,), generator=generator))
-        top = int(torch.randint(0, image.height - self.resolution + 1, (1,), generator=generator))
+        # Crop and flip draws come from the run's generator (on the training device), then to Python numbers.
+        draws = torch.rand(3, generator=generator, device=generator.device).tolist()
+        left = int(draws[0] * (image.width - self.resolution + 1))
+        top = int(draws[1] * (image.height - self.resolution + 1))
         image = image.crop((left, top, left + self.resolution, top + self.resolution))
-        if self.random_flip and bool(torch.rand(1, generator=generator) < 0.5):
+        if self.random_flip and draws[2] < 0.5:
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
         return np.asarray(image, dtype=np.float32)
 
@@ -85,6 +95,8 @@ class FolderBatches:
         pixels = np.stack([self._augment(self.folder.load_image(int(i)), generator) for i in index])
         pixels = torch.from_numpy(pixels).permute(0, 3, 1, 2) / 127.5 - 1.0
         posterior = self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist
-        latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
-        text = self._encode_prompts(self.tokenizer, self.text_encoder, [self.captions[int(i)] for i in index])
-        return latents.float().cpu() * float(self.vae.config.scaling_factor), text
+        mean, std = posterior.mean.float(), posterior.std.float()
+        latents = mean + std * torch.randn(mean.shape, generator=generator, device=mean.device)
+        text = self._encode_prompts(self.tokenizer, self.text_encoder, [self.captions[int(i)] for i in index],
+                                    keep_device=True)
+        return latents * float(self.vae.config.scaling_factor), text

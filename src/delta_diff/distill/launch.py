@@ -23,8 +23,13 @@ from safetensors.torch import load_file, save_file
 
 
 def distill_in_processes(parent_unet, student_unet, cache: dict[str, torch.Tensor], noise_scheduler, config,
-                         num_processes: int, checkpoint_dir: str | None = None, name: str = "distill"):
-    """Run ``distill_student`` in ``num_processes`` processes; returns (student, history) like it."""
+                         num_processes: int, checkpoint_dir: str | None = None, name: str = "distill",
+                         policy=None):
+    """Run ``distill_student`` in ``num_processes`` processes; returns (student, history) like it. Each rank
+    places its own copy of the parent on its own device with the policy's dtypes (``device`` is per rank)."""
+    from delta_diff.sd import DevicePolicy
+
+    policy = policy or DevicePolicy()
     from diffusers import UNet2DConditionModel
 
     with tempfile.TemporaryDirectory(prefix="delta-diff-distill-") as work:
@@ -34,7 +39,8 @@ def distill_in_processes(parent_unet, student_unet, cache: dict[str, torch.Tenso
         noise_scheduler.save_pretrained(work_dir / "scheduler")
         save_file({k: v.contiguous() for k, v in cache.items()}, str(work_dir / "cache.safetensors"))
         (work_dir / "job.json").write_text(json.dumps({"config": config.model_dump(), "name": name,
-                                                        "checkpoint_dir": checkpoint_dir}))
+                                                        "checkpoint_dir": checkpoint_dir,
+                                                        "policy": policy.model_dump()}))
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
                    "-m", "delta_diff.distill.launch", str(work_dir)]
         completed = subprocess.run(command, capture_output=True, text=True)
@@ -49,16 +55,22 @@ def distill_in_processes(parent_unet, student_unet, cache: dict[str, torch.Tenso
 def main(work_dir: str) -> None:
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
+    from delta_diff.sd import DevicePolicy
+
     from .trainer import DistillConfig, distill_student
 
     work = Path(work_dir)
     job = json.loads((work / "job.json").read_text())
-    parent = UNet2DConditionModel.from_pretrained(work / "parent", use_safetensors=True)
+    # One GPU per rank (torchrun's LOCAL_RANK), or the CPU for gloo ranks; the dtypes are the run's.
+    device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu"
+    policy = DevicePolicy(**{**job["policy"], "device": device})
+    parent = policy.place_frozen(UNet2DConditionModel.from_pretrained(work / "parent", use_safetensors=True))
     student = UNet2DConditionModel.from_pretrained(work / "student", use_safetensors=True)
     scheduler = DDPMScheduler.from_pretrained(work / "scheduler")
     cache = load_file(str(work / "cache.safetensors"))
     student, history = distill_student(parent, student, cache, scheduler, DistillConfig(**job["config"]),
-                                       checkpoint_dir=job["checkpoint_dir"], name=job["name"], show_progress=False)
+                                       checkpoint_dir=job["checkpoint_dir"], name=job["name"], show_progress=False,
+                                       policy=policy)
     if int(os.environ.get("RANK", "0")) == 0:  # the only writer
         student.save_pretrained(work / "result")
         (work / "history.json").write_text(json.dumps(history))

@@ -1,8 +1,11 @@
 """Distil a student U-Net from its parent on cached latents and text embeddings (BK-SDM's recipe), with
-accelerate (device placement, mixed precision, gradient accumulation; several processes when launched so).
+accelerate (mixed precision, gradient accumulation; several processes when launched so).
 
-Kedro-free: config in, trained student out. The parent is frozen (eval, no grad); the student starts from the
-weights it inherited when it was pruned from the parent. The search calls this for its short distillations, the
+Kedro-free: config in, trained student out. The device and dtypes are the run's ``DevicePolicy``: the parent must
+arrive placed (frozen dtype, on the device; it is checked, never moved or cast), and the student is trained as an
+fp32 copy under autocast, so neither model handed in is changed. The student starts from the weights it inherited
+when it was pruned from the parent. The noise schedule and prediction type are the caller's ``noise_scheduler``,
+the teacher's own (``delta_diff.sd.training_noise_scheduler``). The search calls this for its short distillations, the
 ``distill_stage`` pipeline for full stages. Checkpoints (every ``checkpoint_every`` steps, atomic, last
 ``keep_checkpoints`` kept) carry the student, optimizer, sampler, RNG and EMA states; a rerun resumes from the
 newest one, refusing one written for another configuration.
@@ -19,16 +22,20 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from diffusers.training_utils import EMAModel
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
 
+from delta_diff.sd import DevicePolicy, training_target
 from delta_diff.training import BatchSampler, TrainingCheckpoints
 from delta_diff.training.checkpoint import CheckpointError, weights_digest
 from delta_diff.training.loop import MetricsLogger
 
 from .batches import CachedBatches, FolderBatches
-from .features import collect_outputs, stage_pairs
+from .features import FEATURE_PAIRINGS, collect_outputs, feature_pairing
 from .losses import LossWeights, distillation_loss
 
 logger = logging.getLogger(__name__)
@@ -38,6 +45,8 @@ RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every"
 
 
 class DistillConfig(BaseModel):
+    """One distillation's settings; where it runs and in which precision is the run's ``DevicePolicy``."""
+
     model_config = ConfigDict(extra="forbid")
     steps: int = 200
     batch_size: int = 32
@@ -48,9 +57,11 @@ class DistillConfig(BaseModel):
     output_weight: float = 1.0
     feature_weight: float = 1.0
     normalise_features: bool = False
+    # Which student stage imitates which parent stage: "auto" is BK-SDM's own pairs where its rule covers the
+    # architecture (every BK-SDM preset), else the pre-downsampler pairing (delta_diff.distill.features).
+    feature_pairing: Literal[FEATURE_PAIRINGS] = "auto"
     caption_dropout: float = 0.1  # keep the unconditional branch (classifier-free guidance) distilled too
     max_grad_norm: float = 1.0
-    mixed_precision: str = "no"  # "fp16" / "bf16" on a GPU
     gradient_checkpointing: bool = False
     ema_decay: float | None = None  # e.g. 0.999; None: no EMA
     seed: int = 0
@@ -60,10 +71,13 @@ class DistillConfig(BaseModel):
     validate_every: int = 0  # 0: no validation images during training
 
 
-def fingerprint(config: DistillConfig, parent, student) -> str:
-    """What a checkpoint must agree on to be resumed: training settings, both architectures and the parent's
-    weights (a re-distilled parent of the same shape is another job)."""
-    settings = config.model_dump(exclude=RESUMABLE_FIELDS)
+def fingerprint(config: DistillConfig, parent, student, policy: DevicePolicy | None = None) -> str:
+    """What a checkpoint must agree on to be resumed: training settings and precision, both architectures and
+    the parent's weights (a re-distilled parent of the same shape is another job). Not the device: a job may
+    resume on another machine."""
+    policy = policy or DevicePolicy()
+    settings = {**config.model_dump(exclude=RESUMABLE_FIELDS),
+                **policy.model_dump(include={"frozen_dtype", "mixed_precision"})}
     # Not the "_" keys: "_name_or_path" is the folder a model was loaded from, a new catalog version on every run.
     configs = [{k: v for k, v in dict(m.config).items() if not k.startswith("_")} for m in (parent, student)]
     blob = json.dumps([settings, *configs, weights_digest(parent)], sort_keys=True, default=str)
@@ -81,11 +95,13 @@ def distill_student(
     show_progress: bool = True,
     name: str = "distill",
     on_validate: Callable[[int, object], None] | None = None,
-    accelerator: Accelerator | None = None,
+    policy: DevicePolicy | None = None,
 ):
-    """Train ``student`` to imitate ``parent``; returns (student, history). ``cache`` is ``data_prep``'s cache, or
-    a ``FolderBatches`` that encodes a raw image folder on the fly. ``on_validate(step, student)`` is called every
-    ``validate_every`` steps on the main process (validation images)."""
+    """Train a copy of ``student`` to imitate ``parent``; returns (trained student, history). ``cache`` is
+    ``data_prep``'s cache, or a ``FolderBatches`` that encodes a raw image folder on the fly.
+    ``on_validate(step, student)`` is called every ``validate_every`` steps on the main process (validation
+    images). ``policy`` defaults to ``DevicePolicy()`` (CUDA when there is one, fp32)."""
+    policy = policy or DevicePolicy()
     source = cache if isinstance(cache, FolderBatches) else CachedBatches(cache, config.batch_size)
     n = len(source)
     if source.text_dim != student.config.cross_attention_dim:
@@ -93,21 +109,18 @@ def distill_student(
             f"text embeddings are {source.text_dim}-d but the U-Net expects "
             f"{student.config.cross_attention_dim}-d: the cache was built with another text encoder; rebuild it"
         )
-    pairs = stage_pairs(student, parent)
-    # cpu=True without CUDA: under torchrun accelerate then forms a gloo process group (MULTI_CPU); without it,
-    # each rank would believe it is alone and all of them would write the same checkpoints.
-    accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision,
-                                             gradient_accumulation_steps=config.gradient_accumulation,
-                                             cpu=not torch.cuda.is_available())
+    pairing = feature_pairing(student, parent, config.feature_pairing)
+    pairs = pairing.pairs
+    policy.check_placed(parent, "parent U-Net")
+    accelerator = _accelerator(policy, config.gradient_accumulation)
     if accelerator.num_processes > 1:
         logger.info("%s: rank %d of %d (%s)", name, accelerator.process_index, accelerator.num_processes,
                     accelerator.distributed_type)
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    parent.to(accelerator.device)
-    if parent.dtype != weight_dtype:  # a plain .to(dtype) of an fp32 model only triggers a diffusers warning
-        parent.to(dtype=weight_dtype)
-    parent.eval().requires_grad_(False)
-    student.to(accelerator.device).train().requires_grad_(True)
+    if accelerator.device != policy.torch_device:
+        raise ValueError(f"{name}: accelerate trains on {accelerator.device} but the policy's device is "
+                         f"{policy.torch_device}; under torchrun give each rank its own device (launch.py does)")
+    weight_dtype = policy.frozen_torch_dtype
+    student = policy.trainable_copy(student)  # fp32 master weights; the caller's student stays as it was
     if config.gradient_checkpointing:
         student.enable_gradient_checkpointing()
     ema = EMAModel(student.parameters(), decay=config.ema_decay) if config.ema_decay else None
@@ -115,8 +128,10 @@ def distill_student(
     warmup = max(1, config.warmup_steps)
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     sampler = BatchSampler(n, config.batch_size, config.seed + accelerator.process_index)
-    generator = torch.Generator().manual_seed(config.seed + 1 + 1000 * accelerator.process_index)
-    stamp = fingerprint(config, parent, student)
+    device = accelerator.device
+    # Noise, timesteps and caption dropout are drawn where they are used.
+    generator = policy.generator(config.seed + 1 + 1000 * accelerator.process_index, device)
+    stamp = fingerprint(config, parent, student, policy)
     # One folder per fingerprint: a rerun of the same job resumes; a changed job (another architecture chosen by
     # the search, other settings, a re-distilled parent) starts at step 0 beside it instead of failing.
     checkpoints = None
@@ -152,20 +167,22 @@ def distill_student(
     model, optimizer, lr_schedule = accelerator.prepare(student, optimizer, lr_schedule)
     unwrapped = accelerator.unwrap_model(model)  # hooks and checkpoints use plain module names
     weights = LossWeights(config.task_weight, config.output_weight, config.feature_weight, config.normalise_features)
-    prediction = noise_scheduler.config.prediction_type
     n_timesteps = noise_scheduler.config.num_train_timesteps
     student_names, parent_names = [s for s, _ in pairs], [p for _, p in pairs]
-    device = accelerator.device
+    empty_text = source.empty_text.to(device)
+    if accelerator.is_main_process:
+        logger.info("%s: %s prediction, feature pairs by %s rule (%d pairs), %s, frozen %s, student fp32 under %s",
+                    name, noise_scheduler.config.prediction_type, pairing.rule, len(pairs), device,
+                    policy.frozen_dtype, policy.mixed_precision)
 
     def batch_loss(batch):
-        latents, text = source.batch(batch, generator)
-        noise = torch.randn(latents.shape, generator=generator)
-        timesteps = torch.randint(0, n_timesteps, (len(batch),), generator=generator)
-        drop = torch.rand(len(batch), generator=generator) < config.caption_dropout
-        text = torch.where(drop[:, None, None], source.empty_text.expand_as(text), text)
+        latents, text = source.batch(batch, generator)  # on the device
+        noise = torch.randn(latents.shape, generator=generator, device=device)
+        timesteps = torch.randint(0, n_timesteps, (len(batch),), generator=generator, device=device)
+        drop = torch.rand(len(batch), generator=generator, device=device) < config.caption_dropout
+        text = torch.where(drop[:, None, None], empty_text.expand_as(text), text)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-        target = noise if prediction == "epsilon" else noise_scheduler.get_velocity(latents, noise, timesteps)
-        noisy, timesteps, text, target = (t.to(device) for t in (noisy, timesteps, text, target))
+        target = training_target(noise_scheduler, latents, noise, timesteps)
         with torch.no_grad(), collect_outputs(parent, parent_names) as parent_features:
             parent_pred = parent(noisy.to(weight_dtype), timesteps, encoder_hidden_states=text.to(weight_dtype)).sample
         with accelerator.autocast(), collect_outputs(unwrapped, student_names) as student_features:
@@ -227,4 +244,17 @@ def distill_student(
         ema.copy_to(student.parameters())
     if config.gradient_checkpointing:
         student.disable_gradient_checkpointing()
+    for row in history:
+        row.setdefault("feature_pairing", pairing.rule)  # which rule this job used, for the stage's report
     return student.eval().requires_grad_(False), history
+
+
+def _accelerator(policy: DevicePolicy, gradient_accumulation: int) -> Accelerator:
+    # accelerate keeps one process-wide state; a run has one policy, but a process that distils under two (tests,
+    # notebooks) must start the state afresh or accelerate refuses the second precision.
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != policy.mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    # cpu=True on a CPU policy: under torchrun accelerate then forms a gloo process group (MULTI_CPU); without it,
+    # each rank would believe it is alone and all of them would write the same checkpoints.
+    return Accelerator(mixed_precision=policy.mixed_precision, gradient_accumulation_steps=gradient_accumulation,
+                       cpu=policy.is_cpu)

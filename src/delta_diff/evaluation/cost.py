@@ -1,4 +1,5 @@
-"""U-Net size and compute: parameters, multiply-accumulates per forward, median CPU latency per forward."""
+"""U-Net size and compute: multiply-accumulates per forward and median latency per forward, on the device and in
+the dtype the U-Net is placed on, with the text length its pipeline's tokenizer pads to (77 for SD)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def unet_inputs(unet, batch: int = 1, tokens: int = 16, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
+def unet_inputs(unet, batch: int = 1, tokens: int = 77, seed: int = 0):
+    device, dtype = unet.device, unet.dtype
+    generator = torch.Generator(device=device).manual_seed(seed)
     size = unet.config.sample_size
-    return (torch.randn(batch, unet.config.in_channels, size, size, generator=generator),
-            torch.full((batch,), 500), torch.randn(batch, tokens, unet.config.cross_attention_dim, generator=generator))
+    return (torch.randn(batch, unet.config.in_channels, size, size, generator=generator, device=device, dtype=dtype),
+            torch.full((batch,), 500, device=device),
+            torch.randn(batch, tokens, unet.config.cross_attention_dim, generator=generator, device=device,
+                        dtype=dtype))
 
 
 @torch.no_grad()
-def macs_per_forward(unet, tokens: int = 16) -> int:
+def macs_per_forward(unet, tokens: int = 77) -> int:
     """Multiply-accumulates of one forward at batch 1 (PyTorch's FLOP counter counts 2 FLOPs per MAC)."""
     with FlopCounterMode(display=False) as counter:
         unet(*unet_inputs(unet, tokens=tokens))
@@ -25,13 +29,17 @@ def macs_per_forward(unet, tokens: int = 16) -> int:
 
 
 @torch.no_grad()
-def median_latency_ms(unet, repeats: int = 20, warmup: int = 3, tokens: int = 16) -> float:
+def median_latency_ms(unet, repeats: int = 20, warmup: int = 3, tokens: int = 77) -> float:
     inputs = unet_inputs(unet, tokens=tokens)
+    # CUDA runs asynchronously: wait for the forward to finish before reading the clock.
+    synchronize = torch.cuda.synchronize if unet.device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         unet(*inputs)
     timings = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         unet(*inputs)
+        synchronize()
         timings.append((time.perf_counter() - start) * 1000)
     return statistics.median(timings)

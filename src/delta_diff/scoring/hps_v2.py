@@ -34,7 +34,12 @@ class HPSv2Scorer:
     name = "hps_v2"
 
     def __init__(self, checkpoint: str | Path, model_name: str = "ViT-H-14", version: str = HPS_VERSION,
-                 device: str = "cpu", batch_size: int = 8, key: str = "evaluate.hps_checkpoint"):
+                 policy=None, batch_size: int = 8, key: str = "evaluate.hps_checkpoint"):
+        """Loads the checkpoint once; the model runs on ``policy``'s device in its frozen dtype (a scorer is a
+        frozen model; default ``DevicePolicy()``)."""
+        from delta_diff.sd import DevicePolicy
+
+        policy = policy or DevicePolicy()
         problem = checkpoint_problem(checkpoint, key)
         if problem:
             raise FileNotFoundError(problem)
@@ -44,17 +49,18 @@ class HPSv2Scorer:
         except ImportError as error:
             raise ImportError("HPS v2 needs the hpsv2x package: pip install --no-deps hpsv2x==1.2.0 and the "
                               "project's [hps] extra (see README, HPS v2)") from error
-        self.version, self.device, self.batch_size = version, device, batch_size
+        self.version, self.batch_size = version, batch_size
+        self.device, self.dtype = policy.torch_device, policy.frozen_torch_dtype
         self.model, _, self.preprocess = create_model_and_transforms(model_name, pretrained=None, precision="fp32",
-                                                                     device=device, output_dict=True)
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+                                                                     device="cpu", output_dict=True)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state)
         try:
             self.model.load_state_dict(state)
         except RuntimeError as error:  # missing/unexpected keys or shapes: say which file and architecture
             raise ValueError(f"{checkpoint} does not fit open_clip {model_name}: "
                              f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}") from None
-        self.model.eval()
+        policy.place_frozen(self.model)
         self.tokenizer = get_tokenizer(model_name)
 
     @torch.no_grad()
@@ -65,7 +71,7 @@ class HPSv2Scorer:
         for start in range(0, len(images), self.batch_size):
             batch = torch.stack([self.preprocess(im.convert("RGB")) for im in images[start:start + self.batch_size]])
             text = self.tokenizer(prompts[start:start + self.batch_size])
-            out = self.model(batch.to(self.device), text.to(self.device))
+            out = self.model(batch.to(self.device, self.dtype), text.to(self.device))
             image_features = torch.nn.functional.normalize(out["image_features"], dim=-1)
             text_features = torch.nn.functional.normalize(out["text_features"], dim=-1)
             scores += (image_features * text_features).sum(-1).float().cpu().tolist()

@@ -4,7 +4,9 @@
 * ``theta`` the image metric of a few images it generates (the configured scorer: the world's, or HPS v2);
 * ``eps_mse`` how far its noise prediction is from the parent's on the probe (cheap, also allowed).
 
-Each genome is evaluated once; results are cached by genome.
+Each genome is evaluated once; results are cached by genome. Everything runs where the parent pipeline was
+placed (``DevicePolicy.place_frozen``): candidates are pruned on the parent's device and dtype, and the probe's
+tensors are moved there once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from delta_diff.architecture import ArchitectureSpace, Genome, prune
 from delta_diff.scoring import ImageScorer
+from delta_diff.sd import generate_images, unet_swapped_in
 from delta_diff.similarity import SimilarityProbe, attention_maps, map_similarity
 
 from .candidates import params_of
@@ -51,13 +54,12 @@ class ProxyEvaluator:
         return len(self.cache)
 
     def _eps(self, unet) -> torch.Tensor:
-        probe = self.probe
+        probe, device, dtype = self.probe, unet.device, unet.dtype
         with torch.no_grad():
-            return unet(probe.noisy_latents, probe.timesteps, encoder_hidden_states=probe.text_embeddings).sample
+            return unet(probe.noisy_latents.to(device, dtype), probe.timesteps.to(device),
+                        encoder_hidden_states=probe.text_embeddings.to(device, dtype)).sample.float()
 
     def images(self, unet):
-        from delta_diff.world.sampling import generate_images, unet_swapped_in
-
         with unet_swapped_in(self.parent_pipeline, unet) as pipeline:
             return generate_images(pipeline, self.theta.prompts, self.theta.seeds, self.theta.steps,
                                    self.theta.guidance_scale, batch_size=len(self.theta.prompts), show_progress=False)

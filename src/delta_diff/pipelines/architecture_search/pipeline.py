@@ -11,7 +11,7 @@ from . import search_nodes
 from .nodes import report_architecture_space
 
 SHARED_INPUTS = ("prompt_sets", "training_cache", "world_scorer")
-SHARED_PARAMETERS = {"params:world", "params:architecture_search.search"}
+SHARED_PARAMETERS = {"params:world", "params:architecture_search.search", "params:runtime"}
 
 
 def search_stage(namespace: str, parent: str, plan: str | None = None) -> Pipeline:
@@ -25,7 +25,7 @@ def search_stage(namespace: str, parent: str, plan: str | None = None) -> Pipeli
         planning + [
             Node(search_nodes.prepare_search,
                  ["parent", "search_plan", "prompt_sets", "training_cache", "world_scorer", "params:world",
-                  "params:architecture_search.search"],
+                  "params:architecture_search.search", "params:runtime"],
                  "search_context", name="prepare_search"),
             Node(search_nodes.build_surrogate_training_data,
                  ["search_context", "training_cache", "previous_surrogate_training_data",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from delta_diff.architecture import ArchitectureSpace, NestedSpace, count_params, describe_removed, describe_structure, prune
+from delta_diff.architecture import ArchitectureSpace, NestedSpace, count_params, prune
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.reporting.search_figures import (
     convergence_figure,
@@ -19,23 +19,22 @@ from delta_diff.reporting.search_figures import (
 )
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.scoring.hps_v2 import checkpoint_problem
+from delta_diff.sd import DevicePolicy, training_noise_scheduler
 from delta_diff.search import (
     EvolutionConfig,
     ProxyEvaluator,
     SurrogateConfig,
     ThetaSetup,
-    all_feasible,
     check_budget,
-    collect_surrogate_data,
-    evolve,
+    choose_architecture,
+    describe_choice,
     fit_surrogate,
-    sample_candidates,
+    setup_stamp,
+    surrogate_table,
 )
 from delta_diff.similarity import probe_from_cache
 from delta_diff.tracking import log_metrics
-from delta_diff.training import weights_digest
 from delta_diff.world import WorldSpec, parse_caption
-from delta_diff.world.components import sd_v1_noise_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +83,7 @@ class SurrogateDataParams(_Strict):
     seed: int = 0
     reuse_previous: bool = True  # extend the newest saved table (same parent and settings) instead of redoing it
     distillation: DistillConfig = DistillConfig(steps=40, batch_size=32, learning_rate=5e-4, log_every=10)
+    # (runs under the run's DevicePolicy, params:runtime, like every distillation)
 
 
 class SearchParams(_Strict):
@@ -115,8 +115,10 @@ def search_space(plan: dict[str, Any]):
 
 
 def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], training_cache,
-                   classifier: AttributeClassifier, world: WorldSpec, params: SearchParams) -> dict[str, Any]:
-    """Everything each candidate is measured against; fails here (seconds) on a bad budget or empty prompts."""
+                   classifier: AttributeClassifier, world: WorldSpec, params: SearchParams,
+                   runtime: DevicePolicy) -> dict[str, Any]:
+    """Everything each candidate is measured against, on the run's device; fails here (seconds) on a bad budget
+    or empty prompts."""
     space = search_space(plan)
     budget = int(plan["budget"])
     check_budget(space, budget)
@@ -124,65 +126,46 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     if not evaluation:
         raise ValueError("prompt_sets has no eval prompts; rerun data_prep (Theta needs prompts)")
     chosen = evaluation[: params.theta.n_prompts]
+    runtime.place_frozen(parent)  # this node's own freshly loaded parent
     tokenizer = parent.tokenizer
     special = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]
     probe = probe_from_cache(training_cache, special, params.probe.n_prompts, params.probe.timesteps,
-                             sd_v1_noise_scheduler(), params.probe.seed)
+                             training_noise_scheduler(parent), params.probe.seed)
     if params.theta.scorer == "hps_v2":
         from delta_diff.scoring.hps_v2 import HPSv2Scorer
 
         scorer = HPSv2Scorer(params.theta.hps_checkpoint, model_name=params.theta.hps_model_name,
-                             key="theta.hps_checkpoint")
+                             key="theta.hps_checkpoint", policy=runtime)
     else:
-        scorer = WorldScorer(classifier, lambda prompt: parse_caption(prompt, world))
+        scorer = WorldScorer(runtime.place_frozen(classifier), lambda prompt: parse_caption(prompt, world))
     theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,
                        params.theta.guidance_scale)
     evaluator = ProxyEvaluator(parent, space, probe, scorer, theta)
-    logger.info("search space: %d free units; parent %s params; budget %s params", len(space),
-                f"{count_params(space.parent_config):,}", f"{budget:,}")
-    return {"evaluator": evaluator, "budget": budget, "space": space}
-
-
-def _setup_stamp(context: dict[str, Any], params: SearchParams) -> str:
-    """Rows of an earlier table are reusable only for the same parent weights, proxies and distillation."""
-    import hashlib
-    import json
-
-    weights = weights_digest(context["evaluator"].parent)
-    settings = params.model_dump(include={"probe", "theta", "surrogate_data"}, exclude={"surrogate_data": {"n_candidates", "reuse_previous", "seed"}})
-    return hashlib.sha256((weights + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:16]
+    logger.info("search space: %d free units; parent %s params; budget %s params; on %s in %s", len(space),
+                f"{count_params(space.parent_config):,}", f"{budget:,}", runtime.torch_device, runtime.frozen_dtype)
+    return {"evaluator": evaluator, "budget": budget, "space": space, "policy": runtime}
 
 
 def build_surrogate_training_data(context: dict[str, Any], training_cache, previous: pd.DataFrame,
                                   params: SearchParams) -> pd.DataFrame:
     evaluator = context["evaluator"]
-    stamp = _setup_stamp(context, params)
-    reusable = None
-    if params.surrogate_data.reuse_previous and len(previous) and "setup" in previous:
-        reusable = previous[previous["setup"] == stamp]
-        logger.info("reusing %d of %d rows of the previous surrogate table", len(reusable), len(previous))
-    feasible = all_feasible(context["space"], context["budget"])
-    exhaustive = feasible is not None and len(feasible) <= params.surrogate_data.n_candidates
-    if exhaustive:
-        # Fewer architectures fit than we would distil anyway: distil them all; the measurement is the answer.
-        logger.info("only %d architectures fit the budget: distilling every one (no surrogate needed)", len(feasible))
-        candidates = feasible
-    else:
-        candidates = sample_candidates(context["space"], context["budget"], params.surrogate_data.n_candidates,
-                                       params.surrogate_data.seed)
-    distil = partial(_short_distil, cache=training_cache, config=params.surrogate_data.distillation)
-    table = collect_surrogate_data(evaluator, candidates, distil, existing=reusable)
-    table["setup"] = stamp
-    table["exhaustive"] = exhaustive
+    settings = params.model_dump(include={"probe", "theta", "surrogate_data"},
+                                 exclude={"surrogate_data": {"n_candidates", "reuse_previous", "seed"}})
+    stamp = setup_stamp(evaluator.parent, {**settings, **context["policy"].model_dump(exclude={"device"})})
+    distil = partial(_short_distil, cache=training_cache, config=params.surrogate_data.distillation,
+                     noise_scheduler=training_noise_scheduler(evaluator.parent_pipeline), policy=context["policy"])
+    table = surrogate_table(evaluator, context["space"], context["budget"], distil,
+                            params.surrogate_data.n_candidates, params.surrogate_data.seed, stamp,
+                            previous if params.surrogate_data.reuse_previous else None)
     log_metrics({"surrogate_data.rows": len(table), "surrogate_data.mean_distil_seconds": table["distil_seconds"].mean(),
                  "surrogate_data.mean_proxy_seconds": table["proxy_seconds"].mean()})
     return table
 
 
-def _short_distil(parent, student, cache, config: DistillConfig):
-    student, _ = distill_student(parent, student, cache, sd_v1_noise_scheduler(), config, show_progress=False,
-                                 name="short_distil")
-    return student
+def _short_distil(parent, student, cache, config: DistillConfig, noise_scheduler, policy: DevicePolicy):
+    student, _ = distill_student(parent, student, cache, noise_scheduler, config, show_progress=False,
+                                 name="short_distil", policy=policy)
+    return policy.place_frozen(student)  # scored in the parent's (frozen) pipeline
 
 
 # Stands in for the surrogate when every feasible architecture was distilled (Kedro refuses to hand over None).
@@ -208,66 +191,17 @@ def fit_search_surrogate(table: pd.DataFrame, params: SearchParams):
 
 def search_architecture(context: dict[str, Any], surrogate, params: SearchParams, table: pd.DataFrame | None = None):
     evaluator, space, budget = context["evaluator"], context["space"], context["budget"]
-    if params.strategy == "random":
-        genome = sample_candidates(space, budget, 1, params.evolution.seed)[0]
-        proxies = evaluator.evaluate(genome)
-        logger.info("strategy random: a seeded random architecture under the budget, no search")
-        return _report_choice(evaluator, space, budget, genome, float("nan"),
-                              pd.DataFrame([{"generation": 0, "best": float("nan"), "mean": float("nan"),
-                                             "feasible": 1, "real_evaluations": 1}]),
-                              pd.DataFrame([{**proxies, "estimate": float("nan")}]))
-    if surrogate == EXHAUSTIVE:  # every feasible candidate was measured: pick the best measurement
-        best = table.sort_values("distilled_score", ascending=False).iloc[0]
-        genome = tuple(int(c) for c in str(best["genome"]))
-        genome = space.from_full(genome) if hasattr(space, "from_full") else genome
-        return _report_choice(evaluator, space, budget, genome, float(best["distilled_score"]),
-                              pd.DataFrame([{"generation": 0, "best": float(best["distilled_score"]),
-                                             "mean": float(table["distilled_score"].mean()),
-                                             "feasible": len(table), "real_evaluations": len(table)}]),
-                              table.assign(estimate=table["distilled_score"]))
-    estimates: dict[tuple, float] = {}
-    parent_params = count_params(space.parent_config)
-
-    def fitness(genome):
-        if genome not in estimates:
-            proxies = evaluator.evaluate(genome)
-            row = pd.DataFrame([{**proxies, "param_fraction": proxies["params"] / parent_params}])
-            estimates[genome] = float(surrogate.predict(row)[0])
-        return estimates[genome]
-
-    result = evolve(space, budget, fitness, params.evolution)
-    evaluated = pd.DataFrame([{**evaluator.evaluate(g), "estimate": e} for g, e in estimates.items()])
-    return _report_choice(evaluator, space, budget, result.best_genome, result.best_fitness,
-                          pd.DataFrame(result.history), evaluated)
-
-
-def _report_choice(evaluator, space, budget: int, genome, score: float, history: pd.DataFrame,
-                   evaluated: pd.DataFrame):
-    chosen = space.to_string(genome)
-    teacher_space = getattr(space, "full", space)
-    full_genome = space.to_full(genome) if hasattr(space, "to_full") else genome
-    proxies = evaluator.evaluate(genome)
-    architecture = {
-        "genome": chosen,  # in the coordinates of the plan's teacher (the parent itself on a stand-alone stage)
-        "parent_genome": "".join(map(str, space.parent_genome(genome))) if hasattr(space, "parent_genome") else chosen,
-        "removed_units": space.removed_keys(genome),
-        "removed": describe_removed(teacher_space, full_genome),
-        "kept": describe_structure(space.derive(genome).structure),
-        "params": proxies["params"],
-        "parent_params": count_params(space.parent_config),
-        "budget": budget,
-        "estimated_distilled_score": score,
-        "proxies": {k: proxies[k] for k in ("phi", "theta", "eps_mse")},
-        "generations": len(history),
-        "real_proxy_evaluations": evaluator.evaluations,
-    }
-    logger.info("chosen: %s params (budget %s), score %.4f; removes %s", f"{proxies['params']:,}", f"{budget:,}",
-                score, ", ".join(architecture["removed_units"]) or "nothing")
-    log_metrics({"search.estimate": score, "search.params": proxies["params"],
-                 "search.generations": len(history), "search.proxy_evaluations": evaluator.evaluations})
-    return architecture, history, convergence_figure(history), population_figure(evaluated, chosen)
+    choice = choose_architecture(evaluator, space, budget, params.strategy,
+                                 None if surrogate == EXHAUSTIVE else surrogate, table, params.evolution)
+    architecture = describe_choice(evaluator, space, budget, choice)
+    log_metrics({"search.estimate": choice.score, "search.params": architecture["params"],
+                 "search.generations": len(choice.history), "search.proxy_evaluations": evaluator.evaluations})
+    return (architecture, choice.history, convergence_figure(choice.history),
+            population_figure(choice.evaluated, architecture["genome"]))
 
 
 def prune_chosen(parent, architecture: dict[str, Any]):
+    """The chosen candidate pruned from this node's freshly loaded parent (its stored precision: the student's
+    fp32 master weights start from the parent's full-precision weights, not a half-precision copy)."""
     space = ArchitectureSpace(dict(parent.unet.config))
     return prune(parent.unet, space.parse(architecture["parent_genome"]), space)

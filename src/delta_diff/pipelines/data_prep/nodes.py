@@ -18,7 +18,9 @@ from delta_diff.data import (
     validate_prompts,
     write_image_folder,
 )
+from delta_diff.data.cache_spec import cache_spec
 from delta_diff.data.latent_cache import build_training_cache
+from delta_diff.sd import DevicePolicy
 from delta_diff.world import WorldSpec, make_prompt_set, make_world_images
 
 logger = logging.getLogger(__name__)
@@ -108,8 +110,13 @@ def build_prompt_sets(training_images: ImageFolder, teacher, world: WorldSpec, p
     }
 
 
-def cache_latents_and_text(training_images: ImageFolder, teacher, params: CacheParams) -> dict[str, torch.Tensor]:
-    cache = build_training_cache(training_images, teacher, params.resolution, params.batch_size)
+def cache_latents_and_text(training_images: ImageFolder, teacher, params: CacheParams,
+                           runtime: DevicePolicy) -> dict[str, torch.Tensor]:
+    """VAE posterior statistics and text embeddings of every training pair, encoded on the run's device (the
+    cache itself is fp32 on the CPU)."""
+    spec = cache_spec(teacher.text_encoder, teacher.vae, params.resolution)  # digests of the weights as stored
+    runtime.place_frozen(teacher)  # this node's own freshly loaded teacher
+    cache = build_training_cache(training_images, teacher, params.resolution, params.batch_size, spec=spec)
     logger.info("cached latents %s and text embeddings %s", tuple(cache["latent_mean"].shape),
                 tuple(cache["text_embeddings"].shape))
     return cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
@@ -12,9 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.distill.launch import distill_in_processes
-from delta_diff.tracking import log_figure, log_metrics, mlflow_metrics_logger
-from delta_diff.world.components import sd_v1_noise_scheduler
-from delta_diff.world.sampling import generate_images, image_grid, unet_swapped_in
+from delta_diff.reporting.image_grid import image_grid
+from delta_diff.sd import DevicePolicy, generate_images, training_noise_scheduler, unet_swapped_in
+from delta_diff.tracking import log_figure, log_metrics, log_tags, mlflow_metrics_logger
 
 logger = logging.getLogger(__name__)
 
@@ -48,35 +47,42 @@ def prune_student(parent, params: StudentParams):
     return prune(parent.unet, genome, space)
 
 
-def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets, params: DistillStageParams):
-    """Distil ``student_unet`` from ``parent.unet``; resumes from ``<checkpoint_root>/<stage>`` if a run was
-    interrupted. Returns the student, the loss history and a grid of validation images."""
+def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets, params: DistillStageParams,
+                  runtime: DevicePolicy):
+    """Distil ``student_unet`` from ``parent.unet`` under the run's device policy, with the parent's own noise
+    schedule and prediction type; resumes from ``<checkpoint_root>/<stage>`` if a run was interrupted. Returns
+    the student (the input stays the pruned, undistilled model), the loss history and validation images."""
     if not ArchitectureSpace(dict(parent.unet.config)):
         raise ValueError("parent is not an SD-family U-Net")
     checkpoint_dir = Path(params.checkpoint_root) / stage
-    student = copy.deepcopy(student_unet)  # the input stays the pruned, undistilled model
     validation = prompt_sets["eval"][: params.validation_prompts]
+    runtime.place_frozen(parent)  # this node's own freshly loaded parent
+    noise_scheduler = training_noise_scheduler(parent)
 
     def on_validate(step, model):
-        images = _samples(parent, model, validation, params)
+        images = _samples(parent, runtime.frozen_copy(model), validation, params)
         figure = image_grid(images, [e["text"] for e in validation], columns=4)
         log_figure(figure, f"{stage}/validation_step_{step:06d}.png")
 
     if params.num_processes > 1:
-        student, history = distill_in_processes(parent.unet, student, training_cache, sd_v1_noise_scheduler(),
-                                                params.distillation, params.num_processes, str(checkpoint_dir), stage)
+        student, history = distill_in_processes(parent.unet, student_unet, training_cache, noise_scheduler,
+                                                params.distillation, params.num_processes, str(checkpoint_dir), stage,
+                                                policy=runtime)
         for row in history:
-            log_metrics({f"{stage}/{k}": v for k, v in row.items() if k != "step"}, row["step"])
+            log_metrics({f"{stage}/{k}": v for k, v in row.items() if k not in ("step", "feature_pairing")},
+                        row["step"])
     else:
         student, history = distill_student(
-            parent.unet, student, training_cache, sd_v1_noise_scheduler(), params.distillation,
+            parent.unet, student_unet, training_cache, noise_scheduler, params.distillation,
             checkpoint_dir=str(checkpoint_dir), log_metrics=mlflow_metrics_logger(), name=stage,
-            on_validate=on_validate,
+            on_validate=on_validate, policy=runtime,
         )
-    images = _samples(parent, student, validation, params)
+    images = _samples(parent, runtime.frozen_copy(student), validation, params)
     figure = image_grid(images, [e["text"] for e in validation], columns=4)
     figure.suptitle(f"{stage}: student after {params.distillation.steps} steps", fontsize=9)
     log_metrics({f"{stage}.final_loss": history[-1]["loss"]} if history else {})
+    if history:  # which feature-KD pairs the stage used (BK-SDM's own, or the pre-downsampler rule)
+        log_tags({f"{stage}.feature_pairing": history[-1]["feature_pairing"]})
     return student, pd.DataFrame(history), figure
 
 

@@ -8,6 +8,8 @@ baseline. Registered alone it distils the shipped teacher into a BK-SDM-Small-an
 from kedro.pipeline import Node, Pipeline
 
 from . import nodes
+from delta_diff.sd import DevicePolicy
+
 from .nodes import DistillStageParams
 
 SHARED_INPUTS = ("training_cache", "prompt_sets")
@@ -16,8 +18,9 @@ SHARED_INPUTS = ("training_cache", "prompt_sets")
 def _for_stage(stage: str):
     # A closure, not functools.partial: Kedro validates "params:" inputs from the node function's own type
     # hints, which a partial hides (the parameters would arrive unvalidated, as a dict).
-    def distill_stage(parent, student_unet, training_cache, prompt_sets, params: DistillStageParams):
-        return nodes.distill_stage(stage, parent, student_unet, training_cache, prompt_sets, params)
+    def distill_stage(parent, student_unet, training_cache, prompt_sets, params: DistillStageParams,
+                      runtime: DevicePolicy):
+        return nodes.distill_stage(stage, parent, student_unet, training_cache, prompt_sets, params, runtime)
 
     distill_stage.__doc__ = nodes.distill_stage.__doc__
     return distill_stage
@@ -32,7 +35,8 @@ def distill_stage_template(namespace: str, parent: str, student: str | None = No
         steps.append(Node(nodes.prune_student, ["parent", "params:distill_stage.student"], "student_unet",
                           name="prune_student"))
     steps += [
-        Node(_for_stage(namespace), ["parent", "student_unet", "training_cache", "prompt_sets", params],
+        Node(_for_stage(namespace), ["parent", "student_unet", "training_cache", "prompt_sets", params,
+                                     "params:runtime"],
              ["distilled_unet", "distill_history", "validation_samples"], name="distill"),
         Node(nodes.export_student_pipeline, ["parent", "distilled_unet"], "student_pipeline",
              name="export_student_pipeline"),
@@ -40,8 +44,8 @@ def distill_stage_template(namespace: str, parent: str, student: str | None = No
     inputs = {"parent": parent, **{i: i for i in SHARED_INPUTS}}
     if student is not None:
         inputs["student_unet"] = student
-    return Pipeline(steps, namespace=namespace, inputs=inputs,
-                    parameters={params, "params:distill_stage.student"} if student is None else {params})
+    shared = {params, "params:runtime"} | ({"params:distill_stage.student"} if student is None else set())
+    return Pipeline(steps, namespace=namespace, inputs=inputs, parameters=shared)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

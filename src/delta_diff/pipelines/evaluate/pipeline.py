@@ -5,6 +5,8 @@ from kedro.pipeline import Node, Pipeline
 from delta_diff.pipelines.path.pipeline import read_n_stages
 
 from . import nodes
+from delta_diff.sd import DevicePolicy
+
 from .nodes import EvaluateParams
 
 
@@ -14,13 +16,15 @@ def evaluate_pipeline(n_stages: int) -> Pipeline:
     roles = {"teacher": "teacher", "baseline": "baseline", f"stage_{n_stages}": "student"}
     roles.update({f"stage_{i}": "assistant" for i in range(1, n_stages)})
 
-    def evaluate_models(prompt_sets, training_cache, world_scorer, world, params: EvaluateParams, *pipelines):
+    def evaluate_models(prompt_sets, training_cache, world_scorer, world, params: EvaluateParams,
+                        runtime: DevicePolicy, *pipelines):
         return nodes.evaluate_models(dict(zip(names, pipelines)), roles, prompt_sets, training_cache, world_scorer,
-                                     world, params)
+                                     world, params, runtime)
 
     return Pipeline([
         Node(evaluate_models,
-             ["prompt_sets", "training_cache", "world_scorer", "params:world", "params:evaluate", *datasets],
+             ["prompt_sets", "training_cache", "world_scorer", "params:world", "params:evaluate", "params:runtime",
+              *datasets],
              ["results_table", "results_markdown", "comparison_grid", "attention_maps_figure", "path_plot",
               "evaluation_notes"],
              name="evaluate_models"),

@@ -26,7 +26,8 @@ from delta_diff.world.components import (
     build_text_encoder,
     train_tokenizer,
 )
-from delta_diff.world.sampling import generate_images, image_grid
+from delta_diff.reporting.image_grid import image_grid
+from delta_diff.sd import generate_images
 from delta_diff.world.train_unet import UNetTrainingConfig, train_text_conditional_unet
 from delta_diff.world.train_vae import (
     VAETrainingConfig,
