@@ -40,6 +40,67 @@ class PathShapeCheck:
             )
 
 
+class RunInputsCheck:
+    """Cheap checks of what the run is about to use, before any node runs (seconds, not after hours):
+    an SD teacher (CLIP's 49,408-token text encoder) with the embedded world's scorer configured (it reads only
+    world captions), a teacher whose scheduler predicts what distillation cannot train, and a training cache the
+    run does not build itself that was made by another text encoder or at another resolution."""
+
+    TEACHER = "embedded_teacher"
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import json
+        from pathlib import Path
+
+        steps = {node.name.rsplit(".", 1)[-1] for node in pipeline.nodes}
+        if self.TEACHER not in pipeline.inputs() or not {"prepare_search", "distill", "evaluate_models",
+                                                          "cache_latents_and_text"} & steps:
+            return
+        teacher = Path(str(catalog.get(self.TEACHER)._get_load_path()))
+        if not (teacher / "model_index.json").is_file():
+            return  # the dataset's own load names the problem
+        text_config = json.loads((teacher / "text_encoder" / "config.json").read_text())
+        sd_teacher = text_config.get("vocab_size") == 49408  # CLIP's BPE (SD v1 and v2); the world's is its own
+        if sd_teacher and "prepare_search" in steps and _param(catalog, "architecture_search", "search", "theta",
+                                                              "scorer") == "world":
+            raise ValueError(
+                f"the teacher {teacher} is a Stable Diffusion model but architecture_search.search.theta.scorer is "
+                "'world' (the embedded world's scorer reads only its own captions); set theta.scorer: hps_v2 with "
+                "theta.hps_checkpoint (conf/sd_v1_4 does)")
+        if sd_teacher and "evaluate_models" in steps and _param(catalog, "evaluate", "world_score"):
+            raise ValueError(
+                f"the teacher {teacher} is a Stable Diffusion model but evaluate.world_score is true (the embedded "
+                "world's scorer reads only its own captions); set evaluate.world_score: false and "
+                "evaluate.hps_checkpoint")
+        from delta_diff.sd.scheduler import PREDICTION_TYPES
+
+        prediction = json.loads((teacher / "scheduler" / "scheduler_config.json").read_text()).get(
+            "prediction_type", "epsilon")
+        if prediction not in PREDICTION_TYPES:
+            raise ValueError(f"the teacher's scheduler ({teacher}/scheduler) predicts {prediction!r}; distillation "
+                             f"trains {' or '.join(PREDICTION_TYPES)} students only")
+        if "training_cache" in pipeline.inputs():  # used but not rebuilt by this run: it must fit the teacher
+            from delta_diff.data.cache_spec import cache_problem
+
+            try:
+                cache_file = Path(str(catalog.get("training_cache")._get_load_path()))
+            except Exception:  # no saved version: the loading node names that
+                return
+            if cache_file.is_file():
+                problem = cache_problem(cache_file, teacher, _param(catalog, "data_prep", "cache", "resolution"))
+                if problem:
+                    raise ValueError(problem)
+
+
+def _param(catalog, group: str, *keys):
+    """A parameter by path, whether the catalog holds it as a dict or as a validated model."""
+    value = catalog.load(f"params:{group}")
+    for key in keys:
+        value = value[key] if isinstance(value, dict) else getattr(value, key)
+    return value
+
+
 def _steps(stage_params) -> int:
     distillation = stage_params["distillation"] if isinstance(stage_params, dict) else stage_params.distillation
     return distillation["steps"] if isinstance(distillation, dict) else distillation.steps

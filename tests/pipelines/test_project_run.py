@@ -46,3 +46,29 @@ def test_the_sd_v1_4_environment_stops_at_once_naming_what_is_missing(kedro_proj
             session.run(pipeline_names=["__default__"])
     assert time.perf_counter() - start < 60
     assert not (kedro_project / "data" / "05_model_input").exists()
+
+
+def test_a_cache_of_another_resolution_is_refused_when_the_run_starts(kedro_project):
+    """data_prep built the cache at 32 px; a later stage run that says 64 px stops before any node."""
+    with KedroSession.create(project_path=kedro_project, runtime_params={
+            "data_prep": {"training_images": {"n_images": 16}, "prompt_sets": {"n_train_prompts": 4,
+                                                                               "n_eval_prompts": 4}}}) as session:
+        session.run(pipeline_names=["data_prep"])
+    with KedroSession.create(project_path=kedro_project,
+                             runtime_params={"data_prep": {"cache": {"resolution": 64}}}) as session:
+        with pytest.raises(ValueError, match="was built at 32 px but data_prep.cache.resolution is 64"):
+            session.run(pipeline_names=["distill_stage"])
+    assert not (kedro_project / "data" / "06_models" / "bk_sdm_small").exists()
+
+
+def test_an_sd_teacher_with_the_world_scorer_is_refused_when_the_run_starts(kedro_project, sd_shaped_pipeline_dir):
+    (kedro_project / "conf" / "local" / "catalog.yml").write_text(
+        "embedded_teacher:\n  type: delta_diff.datasets.DiffusersModelDataset\n"
+        f"  filepath: {sd_shaped_pipeline_dir}\n  model_class: diffusers.StableDiffusionPipeline\n")
+    with KedroSession.create(project_path=kedro_project) as session:
+        with pytest.raises(ValueError, match="architecture_search.search.theta.scorer is 'world'"):
+            session.run(pipeline_names=["architecture_search"])
+    with KedroSession.create(project_path=kedro_project) as session:
+        with pytest.raises(ValueError, match="evaluate.world_score is true"):
+            session.run(pipeline_names=["evaluate"])
+    assert not (kedro_project / "data" / "05_model_input").exists()
