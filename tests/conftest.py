@@ -127,3 +127,18 @@ def _no_mlflow_run_leaks_between_tests():
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+SD_SHAPED_DIR = PROJECT_ROOT / "data" / "01_raw" / ".sd_shaped"  # data/** is git-ignored
+
+
+@pytest.fixture(scope="session")
+def sd_shaped_pipeline_dir() -> Path:
+    """A stock StableDiffusionPipeline folder at SD v1.4's block structure, width scale 0.125 (random seeded
+    weights, the real CLIP tokenizer): 64-px sampling and a KD step take seconds on a CPU. Built once and then
+    reused across sessions (the build's stamp), so only the first session pays its ~10 s."""
+    pytest.importorskip("hpsv2", reason="the CLIP tokenizer is converted from hpsv2x's BPE file")
+    from delta_diff.sd_shaped import build_sd_shaped
+
+    return build_sd_shaped("sd-v1-4", SD_SHAPED_DIR / "sd-v1-4-w0.125-seed0", width_scale=0.125, seed=0,
+                           report=lambda line: None)
