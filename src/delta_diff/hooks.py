@@ -5,6 +5,25 @@ from __future__ import annotations
 from kedro.framework.hooks import hook_impl
 
 
+class RunEnvironment:
+    """The path's stage count shapes the pipeline and is read from conf when the pipelines are built, but
+    ``kedro run --env X`` does not export KEDRO_ENV: tell the path builder the session's environment, and have
+    Kedro rebuild its (per-process) pipeline registry when an earlier session built it for another one."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        import os
+
+        from kedro.framework.project import pipelines
+
+        from delta_diff.pipelines.path import pipeline as path_pipeline
+
+        env = context.env or os.environ.get("KEDRO_ENV") or "local"
+        if path_pipeline.run_env != env:
+            path_pipeline.run_env = env
+            pipelines.configure("delta_diff.pipeline_registry")  # forget pipelines built for another env
+
+
 class PathShapeCheck:
     """The stage count shapes the pipeline (read from conf before parameters load), so a different
     ``path.n_stages`` given at run time (``--params``) could only be honoured by a different pipeline: refuse it

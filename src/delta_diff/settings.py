@@ -3,9 +3,15 @@ from the Kedro defaults. For further information, including these default values
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
 # Instantiated project hooks (executed in Last-In-First-Out order).
-from delta_diff.hooks import MlflowRunRecord, NodeProfile, PathShapeCheck, RunInputsCheck  # noqa: E402
+from delta_diff.hooks import (  # noqa: E402
+    MlflowRunRecord,
+    NodeProfile,
+    PathShapeCheck,
+    RunEnvironment,
+    RunInputsCheck,
+)
 
-HOOKS = (PathShapeCheck(), RunInputsCheck(), MlflowRunRecord(), NodeProfile())
+HOOKS = (RunEnvironment(), PathShapeCheck(), RunInputsCheck(), MlflowRunRecord(), NodeProfile())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

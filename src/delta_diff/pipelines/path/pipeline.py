@@ -24,9 +24,14 @@ from .nodes import PathParams
 
 TEACHER = "embedded_teacher"
 
+# The conf environment of the session being run (``kedro run --env X`` does not export KEDRO_ENV); set by the
+# RunEnvironment hook when a context is created, before the pipelines are built.
+run_env: str | None = None
+
 
 def read_n_stages(conf_source: str | Path | None = None) -> int:
-    """``path.n_stages`` from the project's parameters (base, then the run environment: ``KEDRO_ENV`` or local)."""
+    """``path.n_stages`` from the project's parameters (base, then the run environment: the session's ``--env``,
+    else ``KEDRO_ENV``, else local)."""
     from kedro.config import OmegaConfigLoader
 
     from delta_diff.settings import CONFIG_LOADER_ARGS
@@ -34,7 +39,7 @@ def read_n_stages(conf_source: str | Path | None = None) -> int:
     conf = Path(conf_source or Path.cwd() / "conf")
     if not conf.is_dir():
         return nodes.PathParams().n_stages  # outside a project (e.g. imported by a tool): the default shape
-    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=os.environ.get("KEDRO_ENV", "local"),
+    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=run_env or os.environ.get("KEDRO_ENV", "local"),
                                custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
     value = loader["parameters"].get("path", {}).get("n_stages", nodes.PathParams().n_stages)
     if not isinstance(value, int) or not 1 <= value <= 8:
