@@ -33,6 +33,7 @@ class Protocol:
     latency_repeats: int = 20
     grid_prompts: int = 8
     hps_prompts_per_style: int = 8
+    resolution: int | None = None  # px; None: each U-Net's native size
 
 
 @dataclass
@@ -50,7 +51,7 @@ def hps_v2_columns(scorer, pipeline, styles: dict[str, list[str]], protocol: Pro
     for style, prompts in styles.items():
         prompts = prompts[: protocol.hps_prompts_per_style]
         images = generate_images(pipeline, prompts, list(range(len(prompts))), protocol.steps,
-                                 protocol.guidance_scale, show_progress=False)
+                                 protocol.guidance_scale, show_progress=False, resolution=protocol.resolution)
         columns[f"hps_v2_{style}"] = scorer.score(images, prompts).summary["score"]
     columns["hps_v2"] = sum(columns.values()) / len(columns)
     return columns
@@ -63,11 +64,13 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompts: list
     texts, seeds = [p["text"] for p in prompts], [int(p["seed"]) for p in prompts]
     teacher = next(iter(models.values()))
     tokens = teacher.tokenizer.model_max_length
+    latent_size = protocol.resolution // teacher.vae_scale_factor if protocol.resolution else None
     teacher_maps = attention_maps(teacher.unet, probe)
     teacher_images = None
     rows, samples, maps = [], {}, {}
     for name, pipeline in models.items():
-        images = generate_images(pipeline, texts, seeds, protocol.steps, protocol.guidance_scale, show_progress=False)
+        images = generate_images(pipeline, texts, seeds, protocol.steps, protocol.guidance_scale, show_progress=False,
+                                 resolution=protocol.resolution)
         teacher_images = teacher_images or images
         result = world_scorer.score(images, texts) if world_scorer is not None else None
         model_maps = attention_maps(pipeline.unet, probe)
@@ -75,8 +78,9 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompts: list
             "model": name,
             "role": roles[name],
             "unet_params": count_params(dict(pipeline.unet.config)),
-            "macs_per_forward_m": macs_per_forward(pipeline.unet, tokens=tokens) / 1e6,
-            "latency_ms": median_latency_ms(pipeline.unet, protocol.latency_repeats, tokens=tokens),
+            "macs_per_forward_m": macs_per_forward(pipeline.unet, tokens=tokens, latent_size=latent_size) / 1e6,
+            "latency_ms": median_latency_ms(pipeline.unet, protocol.latency_repeats, tokens=tokens,
+                                            latent_size=latent_size),
             "world_score": result.summary["score"] if result else float("nan"),
             **({k: v for k, v in result.summary.items() if k.endswith("_accuracy")} if result else {}),
             "psnr_vs_teacher_db": psnr(teacher_images, images) if name != "teacher" else float("nan"),
@@ -117,6 +121,8 @@ def results_markdown(table: pd.DataFrame, notes: dict) -> str:
     hps = notes["hps_v2"]
     lines.append(f"HPS v2: unavailable ({hps['reason']})." if not hps["available"] else
                  f"HPS {hps['version']}: {hps['prompts_per_style']} benchmark prompts per style, seeds 0..n-1.")
-    lines.append(f"{notes['prompts']} held-out prompts, {notes['sampler']} {notes['steps']} steps, guidance "
-                 f"{notes['guidance_scale']}; device {notes['device']}, frozen dtype {notes['frozen_dtype']}.")
+    lines.append(f"{notes['prompts']} held-out prompts at {notes['resolution']} px, {notes['sampler']} "
+                 f"{notes['steps']} steps, guidance {notes['guidance_scale']}; MACs and latency per U-Net forward at "
+                 f"that size and {notes['text_tokens']} text tokens; device {notes['device']}, frozen dtype "
+                 f"{notes['frozen_dtype']}.")
     return "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ def generate_images(
     guidance_scale: float = 4.0,
     batch_size: int = 16,
     show_progress: bool = True,
+    resolution: int | None = None,
 ) -> list[Image.Image]:
     """Same prompt + seed -> same image, whatever the batch it falls in (one generator per image, made on the
     pipeline's device, where its initial latents are drawn). The pipeline's models must all be on one device
@@ -31,7 +32,12 @@ def generate_images(
         raise ValueError(f"the pipeline's U-Net, VAE and text encoder are on {sorted(map(str, devices))}: place "
                          "them on one device (DevicePolicy.place_frozen) before sampling")
     device = pipeline.unet.device
-    size = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    # None: the U-Net's native size (512 px for SD v1); smaller sizes make CPU runs at SD's shapes affordable.
+    size = resolution or pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    multiple = pipeline.vae_scale_factor * 2 ** (len(pipeline.unet.config.down_block_types) - 1)
+    if size % multiple:
+        raise ValueError(f"cannot sample {size} px images with this pipeline: the size must be a multiple of "
+                         f"{multiple} (VAE factor x U-Net downsampling)")
     images: list[Image.Image] = []
     for start in tqdm(range(0, len(prompts), batch_size), desc="sampling", disable=not show_progress):
         batch_prompts = prompts[start: start + batch_size]

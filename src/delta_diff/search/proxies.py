@@ -30,6 +30,7 @@ class ThetaSetup:
     seeds: list[int]
     steps: int = 10
     guidance_scale: float = 4.0
+    resolution: int | None = None  # None: the U-Net's native size
 
 
 @dataclass
@@ -62,7 +63,8 @@ class ProxyEvaluator:
     def images(self, unet):
         with unet_swapped_in(self.parent_pipeline, unet) as pipeline:
             return generate_images(pipeline, self.theta.prompts, self.theta.seeds, self.theta.steps,
-                                   self.theta.guidance_scale, batch_size=len(self.theta.prompts), show_progress=False)
+                                   self.theta.guidance_scale, batch_size=len(self.theta.prompts), show_progress=False,
+                                   resolution=self.theta.resolution)
 
     def theta_of(self, unet) -> float:
         result = self.scorer.score(self.images(unet), self.theta.prompts)

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from delta_diff.architecture import ArchitectureSpace, NestedSpace, count_params, prune
 from delta_diff.distill import DistillConfig, distill_student
@@ -66,6 +66,7 @@ class ThetaParams(_Strict):
     n_prompts: int = 8
     steps: int = 10
     guidance_scale: float = 4.0
+    resolution: int | None = Field(None, ge=8)  # image size in px; None: the teacher U-Net's native size
     scorer: Literal["world", "hps_v2"] = "world"  # hps_v2 for real SD models (the world's scorer reads world captions)
     hps_checkpoint: str | None = None
     hps_model_name: str = "ViT-H-14"
@@ -139,7 +140,7 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     else:
         scorer = WorldScorer(runtime.place_frozen(classifier), lambda prompt: parse_caption(prompt, world))
     theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,
-                       params.theta.guidance_scale)
+                       params.theta.guidance_scale, params.theta.resolution)
     evaluator = ProxyEvaluator(parent, space, probe, scorer, theta)
     logger.info("search space: %d free units; parent %s params; budget %s params; on %s in %s", len(space),
                 f"{count_params(space.parent_config):,}", f"{budget:,}", runtime.torch_device, runtime.frozen_dtype)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
 from delta_diff.distill import DistillConfig, distill_student
@@ -32,6 +32,7 @@ class DistillStageParams(BaseModel):
     validation_prompts: int = 8
     validation_steps: int = 25
     guidance_scale: float = 4.0
+    validation_resolution: int | None = Field(None, ge=8)  # px; None: the U-Net's native size
 
 
 def prune_student(parent, params: StudentParams):
@@ -89,7 +90,8 @@ def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets,
 def _samples(parent, unet, prompts, params: DistillStageParams):
     with unet_swapped_in(parent, unet) as pipeline:
         return generate_images(pipeline, [e["text"] for e in prompts], [int(e["seed"]) for e in prompts],
-                               params.validation_steps, params.guidance_scale, show_progress=False)
+                               params.validation_steps, params.guidance_scale, show_progress=False,
+                               resolution=params.validation_resolution)
 
 
 def export_student_pipeline(parent, student_unet):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from delta_diff.evaluation.protocol import Protocol, results_markdown
 from delta_diff.evaluation.protocol import evaluate_models as evaluate_models_protocol
@@ -25,6 +25,7 @@ class EvaluateParams(BaseModel):
     n_prompts: int = 48
     steps: int = 25
     guidance_scale: float = 4.0
+    resolution: int | None = Field(None, ge=8)  # image size in px; None: the teacher U-Net's native size
     latency_repeats: int = 20
     probe_prompts: int = 16
     probe_timesteps: list[int] = [200, 500, 800]
@@ -70,7 +71,7 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
                     if params.world_score else None)
     hps_scorer, hps = hps_v2_setup(params, prompt_sets, runtime)
     protocol = Protocol(params.steps, params.guidance_scale, params.latency_repeats, params.grid_prompts,
-                        params.hps_prompts_per_style)
+                        params.hps_prompts_per_style, params.resolution)
     prompts = prompt_sets["eval"][: params.n_prompts]
     result = evaluate_models_protocol(models, roles, prompts, probe, protocol, world_scorer, hps_scorer,
                                       prompt_sets.get("hps_benchmark", {}).get("styles"))
@@ -92,6 +93,8 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
                         "prompts_per_style": params.hps_prompts_per_style if hps_scorer else None},
              "prompts": len(texts), "steps": params.steps, "guidance_scale": params.guidance_scale,
              "sampler": type(teacher.scheduler).__name__, "device": str(runtime.torch_device),
+             "resolution": params.resolution or teacher.unet.config.sample_size * teacher.vae_scale_factor,
+             "text_tokens": tokenizer.model_max_length,
              "frozen_dtype": runtime.frozen_dtype}
     metric = "world_score" if params.world_score else next((c for c in table.columns if c.startswith("hps_v")
                                                              and c.count("_") == 1), "hps_v2")
