@@ -72,3 +72,15 @@ def test_an_sd_teacher_with_the_world_scorer_is_refused_when_the_run_starts(kedr
         with pytest.raises(ValueError, match="evaluate.world_score is true"):
             session.run(pipeline_names=["evaluate"])
     assert not (kedro_project / "data" / "05_model_input").exists()
+
+
+@pytest.mark.parametrize("runtime, message", [
+    ({"device": "cuda"}, "runtime.device is 'cuda' but torch sees no CUDA device"),
+    ({"device": "gpu0"}, "runtime.device 'gpu0' is not a device name"),
+    ({"frozen_dtype": "fp8"}, "frozen_dtype"),
+])
+def test_a_bad_device_policy_fails_before_any_node_naming_the_key(kedro_project, runtime, message):
+    with KedroSession.create(project_path=kedro_project, runtime_params={"runtime": runtime}) as session:
+        with pytest.raises(Exception, match=message):
+            session.run(pipeline_names=["__default__"])
+    assert not (kedro_project / "data" / "05_model_input").exists()
