@@ -19,13 +19,12 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from diffusers.training_utils import EMAModel
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
 
