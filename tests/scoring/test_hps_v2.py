@@ -52,3 +52,12 @@ def test_missing_or_mismatched_checkpoints_are_named(checkpoint, tmp_path):
     torch.save({"state_dict": {"visual.conv1.weight": torch.zeros(1)}}, wrong)
     with pytest.raises(ValueError, match="does not fit open_clip tiny-hps-test"):
         HPSv2Scorer(wrong, model_name="tiny-hps-test")
+
+
+def test_a_run_loads_the_checkpoint_once(checkpoint):
+    from delta_diff.scoring.hps_v2 import load_hps_scorer
+
+    first = load_hps_scorer(checkpoint, model_name="tiny-hps-test")
+    assert load_hps_scorer(checkpoint, model_name="tiny-hps-test") is first  # the search's stages and evaluate
+    with pytest.raises(FileNotFoundError, match="theta.hps_checkpoint '/nowhere.pt' is not a file"):
+        load_hps_scorer("/nowhere.pt", model_name="tiny-hps-test", key="theta.hps_checkpoint")

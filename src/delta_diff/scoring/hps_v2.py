@@ -53,7 +53,11 @@ class HPSv2Scorer:
         self.device, self.dtype = policy.torch_device, policy.frozen_torch_dtype
         self.model, _, self.preprocess = create_model_and_transforms(model_name, pretrained=None, precision="fp32",
                                                                      device="cpu", output_dict=True)
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        # Memory-mapped: the 3.9 GB ViT-H-14 checkpoint is paged in as it is copied, not held twice in RAM.
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a checkpoint in torch's legacy (non-zip) format cannot be memory-mapped
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state)
         try:
             self.model.load_state_dict(state)
@@ -78,3 +82,25 @@ class HPSv2Scorer:
         per_image = pd.DataFrame({"prompt": prompts, "score": scores})
         return ScoreResult(metric=f"hps_{self.version}", available=True, per_image=per_image,
                            summary={"score": float(per_image["score"].mean())})
+
+
+_LOADED: dict[tuple, HPSv2Scorer] = {}
+
+
+def load_hps_scorer(checkpoint: str | Path, model_name: str = "ViT-H-14", policy=None,
+                    key: str = "evaluate.hps_checkpoint") -> HPSv2Scorer:
+    """The HPS v2 scorer for this checkpoint, loaded once per process (a run's search stages and evaluate share
+    it): the same file (path, size, modification time), architecture, device and dtype give the same object."""
+    from delta_diff.sd import DevicePolicy
+
+    policy = policy or DevicePolicy()
+    problem = checkpoint_problem(checkpoint, key)
+    if problem:
+        raise FileNotFoundError(problem)
+    stat = Path(checkpoint).stat()
+    identity = (str(Path(checkpoint).resolve()), stat.st_size, stat.st_mtime_ns, model_name,
+                str(policy.torch_device), policy.frozen_dtype)
+    if identity not in _LOADED:
+        _LOADED.clear()  # one checkpoint in memory at a time
+        _LOADED[identity] = HPSv2Scorer(checkpoint, model_name=model_name, policy=policy, key=key)
+    return _LOADED[identity]

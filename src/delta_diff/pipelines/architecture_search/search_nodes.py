@@ -133,10 +133,10 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     probe = probe_from_cache(training_cache, special, params.probe.n_prompts, params.probe.timesteps,
                              training_noise_scheduler(parent), params.probe.seed)
     if params.theta.scorer == "hps_v2":
-        from delta_diff.scoring.hps_v2 import HPSv2Scorer
+        from delta_diff.scoring.hps_v2 import load_hps_scorer
 
-        scorer = HPSv2Scorer(params.theta.hps_checkpoint, model_name=params.theta.hps_model_name,
-                             key="theta.hps_checkpoint", policy=runtime)
+        scorer = load_hps_scorer(params.theta.hps_checkpoint, model_name=params.theta.hps_model_name,
+                                 policy=runtime, key="theta.hps_checkpoint")
     else:
         scorer = WorldScorer(runtime.place_frozen(classifier), lambda prompt: parse_caption(prompt, world))
     theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], params.theta.steps,

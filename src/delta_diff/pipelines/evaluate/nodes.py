@@ -52,9 +52,9 @@ def hps_v2_setup(params: EvaluateParams, prompt_sets, runtime: DevicePolicy) -> 
     benchmark = prompt_sets.get("hps_benchmark", {})
     if not benchmark.get("available"):
         return None, ScoreResult.unavailable("hps_v2", f"HPS v2 benchmark prompts absent: {benchmark.get('reason')}")
-    from delta_diff.scoring.hps_v2 import HPSv2Scorer
+    from delta_diff.scoring.hps_v2 import load_hps_scorer
 
-    return HPSv2Scorer(params.hps_checkpoint, model_name=params.hps_model_name, policy=runtime), None
+    return load_hps_scorer(params.hps_checkpoint, model_name=params.hps_model_name, policy=runtime), None
 
 
 def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, training_cache,
@@ -79,8 +79,9 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
     if hps_scorer is not None:  # the HPS version in every HPS column's name (hps_v2.0_photo, ..., hps_v2.0)
         table = table.rename(columns={c: c.replace("hps_v2", f"hps_{hps_scorer.version}")
                                       for c in table.columns if c.startswith("hps_v2")})
+    hps_columns = [c for c in table.columns if c.startswith("hps_v") and hps_scorer is not None]
     log_metrics({f"evaluate.{r['model']}.{k}": r[k] for r in table.to_dict(orient="records")
-                 for k in ("world_score", "attention_alignment_with_teacher", "latency_ms")})
+                 for k in ("world_score", "attention_alignment_with_teacher", "latency_ms", *hps_columns)})
     grid_rows = {n: result.samples[n] for n in models if roles[n] in ("teacher", "student", "baseline")}
     texts = [p["text"] for p in prompts]
     grid = comparison_grid(grid_rows, texts[: params.grid_prompts])
