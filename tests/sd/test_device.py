@@ -109,3 +109,11 @@ def test_a_distillation_changes_neither_model_it_was_handed():
     assert trained is not student and trained.dtype == torch.float32
     assert any(not torch.equal(trained.state_dict()[k].to(torch.bfloat16), v) for k, v in student_before.items())
     assert history[-1]["feature_pairing"] == "bk_sdm" and len(history) == 2
+
+
+def test_cpu_and_cpu_0_are_one_device():
+    """accelerate names a gloo rank's device cpu:0; the policy says cpu (found by the 2-rank test)."""
+    from delta_diff.sd.device import same_device
+
+    assert same_device("cpu:0", "cpu") and same_device(torch.device("cpu"), "cpu")
+    assert not same_device("cpu", "meta")

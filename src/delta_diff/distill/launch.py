@@ -43,13 +43,39 @@ def distill_in_processes(parent_unet, student_unet, cache: dict[str, torch.Tenso
                                                         "policy": policy.model_dump()}))
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
                    "-m", "delta_diff.distill.launch", str(work_dir)]
-        completed = subprocess.run(command, capture_output=True, text=True)
-        if completed.returncode != 0:
-            tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-25:])
-            raise RuntimeError(f"multi-process distillation failed (exit {completed.returncode}):\n{tail}")
+        returncode, tail, errors = _stream(command, name)
+        if returncode != 0:
+            # The ranks' own error lines first (torchrun's summary after them says only which ranks exited).
+            reason = "; ".join(dict.fromkeys(errors)) or "see the log above"
+            raise RuntimeError(f"multi-process distillation failed (exit {returncode}): {reason}\n" + "\n".join(tail))
         student = UNet2DConditionModel.from_pretrained(work_dir / "result", use_safetensors=True)
         history = json.loads((work_dir / "history.json").read_text())
     return student, history
+
+
+def _stream(command: list[str], name: str) -> tuple[int, list[str], list[str]]:
+    """Run the ranks, passing every line they print on to this process's log as it comes (progress included);
+    returns the exit code, the last lines and the ranks' exception messages ("[rank1]: FloatingPointError: ...")."""
+    import collections
+    import logging
+    import re
+
+    logger = logging.getLogger(__name__)
+    tail: collections.deque[str] = collections.deque(maxlen=25)
+    errors: list[str] = []
+    rank_error = re.compile(r"^\[rank\d+\]: (?:[\w.]+\.)?(\w*(?:Error|Exception)): (.*)$")
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}  # line by line, not at exit
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                          env=environment) as process:
+        for line in process.stdout:
+            line = line.rstrip()
+            if line:
+                tail.append(line)
+                logger.info("%s | %s", name, line)
+                found = rank_error.match(line)
+                if found:
+                    errors.append(f"{found.group(1)}: {found.group(2)}")
+    return process.returncode, list(tail), errors
 
 
 def main(work_dir: str) -> None:
@@ -69,8 +95,8 @@ def main(work_dir: str) -> None:
     scheduler = DDPMScheduler.from_pretrained(work / "scheduler")
     cache = load_file(str(work / "cache.safetensors"))
     student, history = distill_student(parent, student, cache, scheduler, DistillConfig(**job["config"]),
-                                       checkpoint_dir=job["checkpoint_dir"], name=job["name"], show_progress=False,
-                                       policy=policy)
+                                       checkpoint_dir=job["checkpoint_dir"], name=job["name"],
+                                       show_progress=int(os.environ.get("RANK", "0")) == 0, policy=policy)
     if int(os.environ.get("RANK", "0")) == 0:  # the only writer
         student.save_pretrained(work / "result")
         (work / "history.json").write_text(json.dumps(history))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
 
 from delta_diff.sd import DevicePolicy, training_target
+from delta_diff.sd.device import same_device
 from delta_diff.training import BatchSampler, TrainingCheckpoints
 from delta_diff.training.checkpoint import CheckpointError, weights_digest
 from delta_diff.training.loop import MetricsLogger
@@ -115,7 +117,7 @@ def distill_student(
     if accelerator.num_processes > 1:
         logger.info("%s: rank %d of %d (%s)", name, accelerator.process_index, accelerator.num_processes,
                     accelerator.distributed_type)
-    if accelerator.device != policy.torch_device:
+    if not same_device(accelerator.device, policy.torch_device):
         raise ValueError(f"{name}: accelerate trains on {accelerator.device} but the policy's device is "
                          f"{policy.torch_device}; under torchrun give each rank its own device (launch.py does)")
     weight_dtype = policy.frozen_torch_dtype
@@ -126,10 +128,16 @@ def distill_student(
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.learning_rate)
     warmup = max(1, config.warmup_steps)
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-    sampler = BatchSampler(n, config.batch_size, config.seed + accelerator.process_index)
+    # Every rank draws the same global batch (one sampler, one seed) and trains on its own shard of it, so the
+    # ranks together see each item once per epoch, and rank 0's sampler state is every rank's.
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if config.batch_size * world > n:
+        raise ValueError(f"{name}: batch_size {config.batch_size} x {world} processes is larger than the training "
+                         f"set ({n} items)")
+    sampler = BatchSampler(n, config.batch_size * world, config.seed)
     device = accelerator.device
-    # Noise, timesteps and caption dropout are drawn where they are used.
-    generator = policy.generator(config.seed + 1 + 1000 * accelerator.process_index, device)
+    # Noise, timesteps and caption dropout are drawn where they are used, from each rank's own stream.
+    generator = policy.generator(config.seed + 1 + 1000 * rank, device)
     stamp = fingerprint(config, parent, student, policy)
     # One folder per fingerprint: a rerun of the same job resumes; a changed job (another architecture chosen by
     # the search, other settings, a re-distilled parent) starts at step 0 beside it instead of failing.
@@ -155,15 +163,23 @@ def distill_student(
         optimizer.load_state_dict(states["optimizer"])
         lr_schedule.load_state_dict(states["scheduler"])
         sampler.load_state_dict(states["sampler"])
-        torch.random.set_rng_state(states["rng"])
-        generator.set_state(states["generator"])
+        rngs, generators = _per_rank(states["rng"]), _per_rank(states["generator"])
+        if len(generators) != world:
+            raise CheckpointError(
+                f"checkpoint {checkpoints.directory}/step-{checkpoints.latest():06d} was written by {len(generators)} "
+                f"process(es) and this run has {world}: resume with num_processes {len(generators)}, or delete the "
+                "folder to start over")
+        torch.random.set_rng_state(rngs[rank])  # each rank continues its own random streams
+        generator.set_state(generators[rank])
         history = list(states["history"])
         if ema is not None:
             ema.load_state_dict(states["ema"])
         start = int(meta["step"])
         logger.info("%s: resuming from step %d of %d (%s)", name, start, config.steps, checkpoints.directory)
 
-    model, optimizer, lr_schedule = accelerator.prepare(student, optimizer, lr_schedule)
+    # The LR schedule is not prepared: accelerate would step a prepared one once per process, ending warm-up
+    # num_processes times early; here it steps once per optimizer step.
+    model, optimizer = accelerator.prepare(student, optimizer)
     unwrapped = accelerator.unwrap_model(model)  # hooks and checkpoints use plain module names
     weights = LossWeights(config.task_weight, config.output_weight, config.feature_weight, config.normalise_features)
     n_timesteps = noise_scheduler.config.num_train_timesteps
@@ -195,19 +211,15 @@ def distill_student(
     for step in progress:
         for _ in range(config.gradient_accumulation):
             with accelerator.accumulate(model):
-                loss, parts = batch_loss(sampler.next())
-                if not torch.isfinite(loss):
-                    last = checkpoints.latest() if checkpoints is not None else None
-                    raise FloatingPointError(
-                        f"{name}: loss became {float(loss)} at step {step + 1}; stopped without saving. "
-                        + (f"The last good checkpoint is step {last} in {checkpoints.directory}." if last
-                           else "No checkpoint was written.") + " Lower the learning rate or check the cache."
-                    )
+                global_batch = sampler.next()
+                loss, parts = batch_loss(global_batch[rank * config.batch_size: (rank + 1) * config.batch_size])
+                _stop_unless_finite(loss, accelerator, name, step + 1, checkpoints)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                lr_schedule.step()
+                optimizer.step()  # accelerate skips it until the last accumulation micro-step
+                if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
+                    lr_schedule.step()  # (fp16: not when the grad scaler skipped the step)
                 optimizer.zero_grad(set_to_none=True)
             for key, value in {"loss": loss.item(), **parts}.items():
                 window.setdefault(key, []).append(value)
@@ -229,11 +241,14 @@ def distill_student(
             on_validate(done, unwrapped.eval())
             unwrapped.train()
         if checkpoints is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+            # Every rank's random states, so a resumed rank continues its own streams, not rank 0's.
+            rngs, generators = _gathered(torch.random.get_rng_state(), accelerator), \
+                _gathered(generator.get_state(), accelerator)
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:  # one writer; the others would race on the same folder
                 states = {"optimizer": optimizer.state_dict(), "scheduler": lr_schedule.state_dict(),
-                          "sampler": sampler.state_dict(), "rng": torch.random.get_rng_state(),
-                          "generator": generator.get_state(), "history": history}
+                          "sampler": sampler.state_dict(), "rng": rngs, "generator": generators,
+                          "history": history}
                 if ema is not None:
                     states["ema"] = ema.state_dict()
                 checkpoints.save(done, {"student": unwrapped}, states, {"fingerprint": stamp})
@@ -246,6 +261,39 @@ def distill_student(
     for row in history:
         row.setdefault("feature_pairing", pairing.rule)  # which rule this job used, for the stage's report
     return student.eval().requires_grad_(False), history
+
+
+def _stop_unless_finite(loss: torch.Tensor, accelerator: Accelerator, name: str, step: int, checkpoints) -> None:
+    """Raise on every rank, with the same message, when the loss of any rank is not finite (a rank that raised
+    alone would leave the others waiting in the next gradient all-reduce)."""
+    losses = loss.detach().float().reshape(1)
+    if accelerator.num_processes > 1:
+        losses = accelerator.gather(losses)
+    bad = [(rank, float(value)) for rank, value in enumerate(losses.cpu().tolist()) if not math.isfinite(value)]
+    if not bad:
+        return
+    where = "" if accelerator.num_processes == 1 else \
+        " on " + ", ".join(f"rank {rank}" for rank, _ in bad) + f" of {accelerator.num_processes}"
+    last = checkpoints.latest() if checkpoints is not None else None
+    raise FloatingPointError(
+        f"{name}: loss became {bad[0][1]}{where} at step {step}; stopped without saving. "
+        + (f"The last good checkpoint is step {last} in {checkpoints.directory}." if last
+           else "No checkpoint was written.") + " Lower the learning rate or check the cache."
+    )
+
+
+def _gathered(state: torch.Tensor, accelerator: Accelerator) -> list[torch.Tensor]:
+    """One rank's RNG state from every rank, in rank order (all ranks must call it)."""
+    if accelerator.num_processes == 1:
+        return [state]
+    from accelerate.utils import gather_object
+
+    return [s.cpu() for s in gather_object([state])]
+
+
+def _per_rank(saved) -> list[torch.Tensor]:
+    """A checkpoint's per-rank RNG states (older checkpoints hold one state, a single process's)."""
+    return list(saved) if isinstance(saved, (list, tuple)) else [saved]
 
 
 def _accelerator(policy: DevicePolicy, gradient_accumulation: int) -> Accelerator:

@@ -48,6 +48,18 @@ def resolve_device(name: str) -> torch.device:
     return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
 
 
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two device names are one device: ``cpu`` and ``cpu:0`` are (accelerate names a gloo rank's CPU
+    ``cpu:0``); ``cuda`` is the current CUDA device."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type == "cpu":
+        return True
+    current = torch.cuda.current_device() if a.type == "cuda" and (a.index is None or b.index is None) else None
+    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+
+
 @lru_cache(maxsize=16)
 def dtype_problem(device: str, dtype: str) -> str | None:
     """Why ``device`` cannot run a U-Net's operations in ``dtype``, or None when it can. Tried, not assumed:
@@ -111,7 +123,7 @@ class DevicePolicy(BaseModel):
         returns it. In place and idempotent: call it on the object a node just loaded, never on a caller's."""
         for module in _modules(model):
             module.eval().requires_grad_(False)
-            if _placement(module) != (self.torch_device, self.frozen_torch_dtype):
+            if not self._placed(module):
                 module.to(device=self.torch_device, dtype=self.frozen_torch_dtype)
         return model
 
@@ -125,7 +137,7 @@ class DevicePolicy(BaseModel):
     def frozen_copy(self, model: torch.nn.Module) -> torch.nn.Module:
         """A placed copy of a model that is being trained (e.g. to sample validation images with it in the
         frozen pipeline); the model itself when it already is placed."""
-        if _placement(model) == (self.torch_device, self.frozen_torch_dtype) and not model.training:
+        if self._placed(model) and not model.training:
             return model
         return self.place_frozen(copy.deepcopy(model))
 
@@ -144,12 +156,17 @@ class DevicePolicy(BaseModel):
         this instead of moving a model they were handed)."""
         for module in _modules(model):
             device, dtype = _placement(module)
-            if device is not None and (device, dtype) != (self.torch_device, self.frozen_torch_dtype):
+            if device is not None and not self._placed(module):
                 raise ValueError(
                     f"the {role} is on {device} in {dtype} but this run's policy is {self.torch_device} in "
                     f"{self.frozen_torch_dtype}; the node that loads it must place it with "
                     "DevicePolicy.place_frozen before handing it on"
                 )
+
+
+    def _placed(self, module: torch.nn.Module) -> bool:
+        device, dtype = _placement(module)
+        return device is None or (same_device(device, self.torch_device) and dtype == self.frozen_torch_dtype)
 
 
 def _modules(model) -> list[torch.nn.Module]:
