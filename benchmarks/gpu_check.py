@@ -249,7 +249,9 @@ class Check:
         images, metadata = make_world_images(WorldSpec(image_size=s.resolution), "train", s.n_images, 1)
         folder = read_image_folder(write_image_folder(self.work / "images", images, metadata[["file_name", "text"]]))
         began = time.perf_counter()
-        cache = build_training_cache(folder, teacher, s.resolution, show_progress=False)
+        # text embeddings cached: the timed KD step is the U-Nets' work alone, as the plain loop's comparison needs
+        cache = build_training_cache(folder, teacher, s.resolution, self.work / "cache", text="embeddings",
+                                     show_progress=False)
         cache_s = time.perf_counter() - began
         noise_scheduler = training_noise_scheduler(teacher)
         tokenizer = teacher.tokenizer

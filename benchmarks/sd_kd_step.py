@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -62,11 +63,12 @@ def ours(pipeline_dir: str, preset: str, resolution: int, batch: int, steps: int
     from delta_diff.distill import DistillConfig, distill_student
     from delta_diff.sd import training_noise_scheduler
 
-    with tempfile.TemporaryDirectory() as work:
-        policy, teacher, folder, student = _setup(pipeline_dir, preset, resolution, Path(work))
-        clock = time.perf_counter()
-        cache = build_training_cache(folder, teacher, resolution, show_progress=False)
-        cache_s = time.perf_counter() - clock
+    work = Path(tempfile.mkdtemp(prefix="sd-kd-step-"))  # the cache is read from disk while training
+    policy, teacher, folder, student = _setup(pipeline_dir, preset, resolution, work)
+    clock = time.perf_counter()
+    # text embeddings cached, so the step is the U-Nets' work alone (the token-id default adds the text encoder)
+    cache = build_training_cache(folder, teacher, resolution, work / "cache", text="embeddings", show_progress=False)
+    cache_s = time.perf_counter() - clock
     teacher_s: list[float] = []
     began: list[float] = []
     handles = [teacher.unet.register_forward_pre_hook(lambda module, args: began.append(time.perf_counter())),
@@ -77,6 +79,7 @@ def ours(pipeline_dir: str, preset: str, resolution: int, batch: int, steps: int
                                  policy=policy, show_progress=False)
     for handle in handles:
         handle.remove()
+    shutil.rmtree(work, ignore_errors=True)
     step_s = [batch / row["samples_per_s"] for row in history][1:]  # the first step warms up
     teacher_s = teacher_s[1:]
     assert len(teacher_s) == len(step_s) == steps, "one teacher forward per step"

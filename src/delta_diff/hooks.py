@@ -102,14 +102,12 @@ class RunInputsCheck:
         if "training_cache" in pipeline.inputs():  # used but not rebuilt by this run: it must fit the teacher
             from delta_diff.data.cache_spec import cache_problem
 
-            try:
-                cache_file = Path(str(catalog.get("training_cache")._get_load_path()))
-            except Exception:  # no saved version: the loading node names that
+            folder = catalog.get("training_cache").current_folder()
+            if folder is None:  # never built: the loading node names that
                 return
-            if cache_file.is_file():
-                problem = cache_problem(cache_file, teacher, _param(catalog, "data_prep", "cache", "resolution"))
-                if problem:
-                    raise ValueError(problem)
+            problem = cache_problem(folder, teacher, _param(catalog, "data_prep", "cache", "resolution"))
+            if problem:
+                raise ValueError(problem)
 
 
 def _param(catalog, group: str, *keys):

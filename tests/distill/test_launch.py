@@ -1,10 +1,16 @@
 """The multi-process path on CPU: two ranks under torchrun (gloo), only rank 0 writes."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from delta_diff.distill import DistillConfig
-from delta_diff.distill.launch import distill_in_processes
+from delta_diff.distill.launch import distill_in_processes, write_job
+from delta_diff.sd import DevicePolicy
 from delta_diff.world.components import sd_v1_noise_scheduler
 
 from tests.distill.test_checkpoints import fresh_pair
@@ -43,6 +49,38 @@ def test_two_ranks_resume_each_its_own_stream_bit_exactly(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
     # warm-up counts optimizer steps, once per step whatever the number of ranks: lr after step k is min(1, (k+1)/3)
     assert [round(h["lr"] / 1e-3, 4) for h in whole_history] == [0.6667, 1.0, 1.0, 1.0]
+
+
+def _batches_per_rank(work_dir: Path, config: DistillConfig, checkpoint_dir: Path) -> list[list[list[int]]]:
+    """Two ranks distil under torchrun; returns, per rank, the cache items of each micro-batch it trained on."""
+    parent, student = fresh_pair()
+    work_dir.mkdir()
+    write_job(work_dir, parent, student, tiny_cache(), sd_v1_noise_scheduler(), config, str(checkpoint_dir),
+              "distill", DevicePolicy(device="cpu"))
+    script = Path(__file__).with_name("record_rank_batches.py")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script), str(work_dir)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return [json.loads((work_dir / f"batches-{rank}.json").read_text()) for rank in (0, 1)]
+
+
+@pytest.mark.slow
+def test_each_rank_trains_its_own_shard_and_continues_its_own_batches_after_a_resume(tmp_path):
+    """Per rank, the batches seen before an interruption and after the resume are the uninterrupted run's; each
+    global batch is split between the ranks, and over an epoch (32 items, 2 ranks x 4 x 2 micro-batches a step,
+    2 steps) together they train on every item once."""
+    config = DistillConfig(steps=4, batch_size=4, gradient_accumulation=2, learning_rate=1e-3, log_every=1,
+                           checkpoint_every=2)
+    whole = _batches_per_rank(tmp_path / "whole", config, tmp_path / "ckpt-whole")
+    before = _batches_per_rank(tmp_path / "before", config.model_copy(update={"steps": 2}), tmp_path / "ckpt")
+    after = _batches_per_rank(tmp_path / "after", config, tmp_path / "ckpt")
+    for rank in (0, 1):
+        assert len(before[rank]) == 4 and len(after[rank]) == 4  # 2 steps x 2 micro-batches each
+        assert before[rank] + after[rank] == whole[rank]
+    for shard_0, shard_1 in zip(whole[0], whole[1]):
+        assert len(shard_0) == len(shard_1) == 4 and not set(shard_0) & set(shard_1)
+    first_epoch = [i for rank in (0, 1) for shard in whole[rank][:4] for i in shard]
+    assert sorted(first_epoch) == list(range(32))
 
 
 def test_the_ranks_shards_partition_each_global_batch():

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
-from safetensors.torch import load_file
+
+from delta_diff.data.sharded_cache import current_cache_folder, open_training_cache
 
 SMALL = {"data_prep": {"training_images": {"n_images": 48}, "prompt_sets": {"n_train_prompts": 16, "n_eval_prompts": 8}}}
 
@@ -28,10 +29,11 @@ def test_data_prep_writes_versioned_prompt_sets_and_cache(kedro_project):
     assert len(prompts["train"]) == 16 and len(prompts["eval"]) == 8
     assert {"text", "seed", "shape", "colour"} <= set(prompts["eval"][0])
     assert prompts["hps_benchmark"]["available"] is False and "hps_benchmark" in prompts["hps_benchmark"]["reason"]
-    cache = load_file(only_version(model_input / "training_cache.safetensors"))
-    assert cache["latent_mean"].shape == (48, 4, 8, 8) and cache["latent_std"].shape == (48, 4, 8, 8)
-    assert cache["text_embeddings"].shape == (48, 16, 64) and cache["empty_text_embedding"].shape == (1, 16, 64)
-    assert cache["input_ids"].shape == (48, 16)
+    cache = open_training_cache(current_cache_folder(model_input / "training_cache"))
+    rows = cache.rows(range(48))
+    assert rows["latent_mean"].shape == (48, 4, 8, 8) and rows["latent_std"].shape == (48, 4, 8, 8)
+    assert rows["input_ids"].shape == (48, 16) and "text_embeddings" not in rows  # token ids by default
+    assert cache.extras()["empty_text_embedding"].shape == (1, 16, 64)
     metadata = pd.read_csv(kedro_project / "data" / "01_raw" / "world_distill" / "metadata.csv")
     assert len(metadata) == 48 and list(metadata.columns[:2]) == ["file_name", "text"]
 
@@ -55,3 +57,17 @@ def test_a_broken_image_folder_fails_before_caching(kedro_project):
     with pytest.raises(Exception, match=r"metadata.csv[\s\S]*line 3"):
         run_data_prep(kedro_project, params)
     assert not (kedro_project / "data" / "05_model_input").exists()
+
+
+def test_an_unchanged_rerun_reuses_the_cache_and_versions_only_the_prompt_sets(kedro_project):
+    run_data_prep(kedro_project)
+    root = kedro_project / "data" / "05_model_input" / "training_cache"
+    folder = current_cache_folder(root)
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    run_data_prep(kedro_project)
+    assert current_cache_folder(root) == folder and [p for p in root.iterdir() if p.is_dir()] == [folder]
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps  # nothing re-encoded or re-written
+    assert len(list((kedro_project / "data" / "05_model_input" / "prompt_sets.json").iterdir())) == 2
+    summary_versions = sorted((kedro_project / "data" / "08_reporting" / "data_summary.json").iterdir())
+    summary = json.loads((summary_versions[-1] / "data_summary.json").read_text())
+    assert summary["cache"]["key"] == folder.name and summary["cache"]["rows"] == 48

@@ -42,5 +42,5 @@ def test_teacher_pipeline_trains_saves_and_resumes(kedro_project, tmp_path):
     # A longer run picks up from the 4-step checkpoint instead of starting again.
     with KedroSession.create(project_path=kedro_project, runtime_params=micro(ckpt, 6)) as session:
         session.run(pipeline_names=["teacher"])
-    history = torch.load(ckpt / "unet" / "step-000006" / "history.state.pt", weights_only=True)
-    assert [entry["step"] for entry in history] == [4, 6]
+    state = torch.load(ckpt / "unet" / "step-000006" / "trainer_state.pt", weights_only=True)
+    assert [entry["step"] for entry in state["history"]["rows"]] == [4, 6]

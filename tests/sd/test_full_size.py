@@ -95,11 +95,11 @@ def _proxies_and_kd_step(pipeline_dir: str, preset: str, work_dir: str) -> dict:
     images, metadata = make_world_images(WorldSpec(image_size=RESOLUTION), "train", 2, 1)
     write_image_folder(work / "images", images, metadata[["file_name", "text"]])
     folder = read_image_folder(work / "images")
-    cache = build_training_cache(folder, teacher, RESOLUTION, show_progress=False)
+    cache = build_training_cache(folder, teacher, RESOLUTION, work / "cache", show_progress=False)  # token ids
     noise_scheduler = training_noise_scheduler(teacher)
     tokenizer = teacher.tokenizer
     probe = probe_from_cache(cache, [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id], 1,
-                             [500], noise_scheduler, seed=0)
+                             [500], noise_scheduler, seed=0, text_encoder=teacher.text_encoder)
     scorer = HPSv2Scorer(write_random_hps_checkpoint(work / "hps_random.pt", HPS_MODEL, seed=0),
                          model_name=HPS_MODEL, policy=policy)
     space = ArchitectureSpace(dict(teacher_unet.config))
@@ -119,7 +119,7 @@ def _proxies_and_kd_step(pipeline_dir: str, preset: str, work_dir: str) -> dict:
     clock = time.perf_counter()
     trained, history = distill_student(teacher_unet, student, cache, noise_scheduler,
                                        DistillConfig(steps=1, batch_size=2, log_every=1), policy=policy,
-                                       show_progress=False)
+                                       show_progress=False, text_encoder=teacher.text_encoder)
     kd_s = time.perf_counter() - clock
     return {
         "phi": proxies["phi"], "theta": proxies["theta"], "eps_mse": proxies["eps_mse"],

@@ -22,6 +22,16 @@ def test_tokenizer_learns_world_words_as_single_tokens():
     assert len(ids) == 16 and ids[0] == tokenizer.bos_token_id
 
 
+def test_a_retrained_tokenizer_gives_every_token_the_same_id():
+    """tokenizers numbers its word-end symbols in hash-map order; the teacher's text embeddings (seeded by id)
+    and so the resume of its U-Net training need the same ids on every training."""
+    from delta_diff.world import WorldSpec, make_world_images
+
+    _, metadata = make_world_images(WorldSpec(), "train", 200, seed=0)
+    vocabularies = [train_tokenizer(list(metadata["text"]), TokenizerConfig()).get_vocab() for _ in range(4)]
+    assert all(v == vocabularies[0] for v in vocabularies)
+
+
 def test_text_encoder_is_seeded_and_frozen():
     tokenizer = train_tokenizer(["a red circle"] * 20, TokenizerConfig(vocab_size=300, max_length=8))
     first = build_text_encoder(tokenizer, TextEncoderConfig(seed=3))

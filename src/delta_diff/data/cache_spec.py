@@ -1,62 +1,69 @@
-"""What a training cache was built from, stored inside it, so a run can refuse a cache that does not belong to
-its teacher before any node runs: the text encoder's and VAE's weight digests and the image resolution.
+"""What a training cache is built from (its key), and whether a built cache belongs to a run's teacher.
 
-The digests are taken of the models as loaded from the teacher's folder (before any half-precision placement),
-so the check at the start of a run, which loads the same folder's text encoder, computes the same value.
+The inputs are the image folder (its captions, file names and file sizes: cheap at LAION size, and any re-download,
+edit or removal changes them), the VAE's and text encoder's weight digests, the tokenizer and the resolution. The
+digests are taken of the models as loaded from the teacher's folder (before any half-precision placement), so the
+check at the start of a run, which loads the same folder's text encoder, computes the same value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
-import torch
-
-SPEC_KEYS = ("resolution", "text_encoder_digest", "vae_digest")
-
-
-def _encode(text: str) -> torch.Tensor:
-    return torch.tensor(list(text.encode("ascii")), dtype=torch.uint8)
+from .sharded_cache import REBUILD, TrainingCacheError, open_training_cache
 
 
-def _decode(tensor: torch.Tensor) -> str:
-    return bytes(tensor.tolist()).decode("ascii")
+def folder_digest(folder) -> str:
+    """Digest of an ``ImageFolder``'s rows: file name, caption and the file's size for every row."""
+    digest = hashlib.sha256()
+    for file_name, text in zip(folder.metadata["file_name"], folder.captions):
+        size = (folder.root / file_name).stat().st_size
+        digest.update(json.dumps([file_name, text, size]).encode())
+    return digest.hexdigest()[:16]
 
 
-def cache_spec(text_encoder, vae, resolution: int) -> dict[str, torch.Tensor]:
-    """The cache entries that record its inputs (call it before the models are placed in half precision)."""
+def tokenizer_digest(tokenizer) -> str:
+    vocab = sorted(tokenizer.get_vocab().items())
+    blob = json.dumps([vocab, int(tokenizer.model_max_length), tokenizer.pad_token], default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_inputs(folder, pipeline, resolution: int) -> dict[str, Any]:
+    """The cache key's inputs (call it before the models are placed in half precision)."""
     from delta_diff.training import weights_digest
 
-    return {"resolution": torch.tensor(int(resolution)), "text_encoder_digest": _encode(weights_digest(text_encoder)),
-            "vae_digest": _encode(weights_digest(vae))}
+    return {"image_folder": str(Path(folder.root).resolve()), "n_images": len(folder),
+            "folder_digest": folder_digest(folder), "resolution": int(resolution),
+            "vae_digest": weights_digest(pipeline.vae), "text_encoder_digest": weights_digest(pipeline.text_encoder),
+            "tokenizer_digest": tokenizer_digest(pipeline.tokenizer)}
 
 
-def cache_problem(cache_file: str | Path, teacher_folder: str | Path, resolution: int) -> str | None:
-    """Why the cache at ``cache_file`` was not built for this teacher and resolution, or None. Reads the cache's
-    header and small entries only, and the teacher's text encoder (its weights decide the embeddings)."""
-    from safetensors import safe_open
+def cache_problem(cache_folder: str | Path, teacher_folder: str | Path, resolution: int) -> str | None:
+    """Why the cache in ``cache_folder`` was not built for this teacher and resolution (or is unusable), or None.
+    Reads the cache's spec and shard headers, and the teacher's text encoder (its weights decide the embeddings)."""
     from transformers import CLIPTextModel
 
     from delta_diff.training import weights_digest
 
-    rebuild = "rebuild it with `kedro run --pipelines data_prep` (in this environment)"
-    with safe_open(str(cache_file), framework="pt") as handle:
-        keys = set(handle.keys())
-        if not set(SPEC_KEYS) <= keys:
-            return f"training cache {cache_file} does not record what it was built from (made by an older version); {rebuild}"
-        text_dim = handle.get_slice("text_embeddings").get_shape()[-1]
-        built_at = int(handle.get_tensor("resolution"))
-        text_digest = _decode(handle.get_tensor("text_encoder_digest"))
+    try:
+        cache = open_training_cache(cache_folder)
+    except TrainingCacheError as error:
+        return str(error)
+    inputs = cache.inputs
     teacher_folder = Path(teacher_folder)
     hidden = json.loads((teacher_folder / "text_encoder" / "config.json").read_text())["hidden_size"]
-    if text_dim != hidden:
-        return (f"training cache {cache_file} holds {text_dim}-d text embeddings but the teacher's text encoder "
-                f"({teacher_folder}) is {hidden}-d: it was built by another text encoder; {rebuild}")
-    if built_at != resolution:
-        return (f"training cache {cache_file} was built at {built_at} px but data_prep.cache.resolution is "
-                f"{resolution}; {rebuild}, or set the resolution back to {built_at}")
+    if cache.text_dim != hidden:
+        return (f"training cache {cache_folder} was built by a {cache.text_dim}-d text encoder but the teacher's "
+                f"({teacher_folder}) is {hidden}-d; {REBUILD}")
+    if inputs.get("resolution") != resolution:
+        return (f"training cache {cache_folder} was built at {inputs.get('resolution')} px but "
+                f"data_prep.cache.resolution is {resolution}; {REBUILD}, or set the resolution back to "
+                f"{inputs.get('resolution')}")
     encoder = CLIPTextModel.from_pretrained(teacher_folder / "text_encoder", use_safetensors=True)
-    if weights_digest(encoder) != text_digest:
-        return (f"training cache {cache_file} was built by another text encoder than the teacher's "
-                f"({teacher_folder / 'text_encoder'}); {rebuild}")
+    if weights_digest(encoder) != inputs.get("text_encoder_digest"):
+        return (f"training cache {cache_folder} was built by another text encoder than the teacher's "
+                f"({teacher_folder / 'text_encoder'}); {REBUILD}")
     return None

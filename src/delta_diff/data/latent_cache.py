@@ -1,16 +1,14 @@
-"""What every training step would otherwise recompute: VAE posterior statistics of each image and the text
-encoder's hidden states for each caption (the text encoder is frozen in SD and BK-SDM distillation alike)."""
+"""What every training step would otherwise recompute: VAE posterior statistics of each image and the caption's
+token ids (and optionally the frozen text encoder's hidden states), encoded into ``sharded_cache``'s layout."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from .image_folder import resize_and_centre_crop
-
-CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding", "input_ids")
+from .sharded_cache import CacheLayout, CachePlan, TextMode, TrainingCache, open_training_cache, write_training_cache
 
 
 def pil_batch_to_pixels(images: list[Image.Image], resolution: int) -> torch.Tensor:
@@ -45,23 +43,51 @@ def encode_prompts(tokenizer, text_encoder, prompts: list[str], batch_size: int 
     return torch.cat(outputs)
 
 
-def build_training_cache(folder, pipeline, resolution: int, batch_size: int = 256, show_progress: bool = True,
-                         spec: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-    """Latent statistics and text embeddings for every image/caption of an image folder, plus ``spec``
-    (``cache_spec``: what it was built from)."""
-    means, stds = [], []
-    for start in tqdm(range(0, len(folder), batch_size), desc="caching latents", disable=not show_progress):
-        images = [folder.load_image(i) for i in range(start, min(len(folder), start + batch_size))]
-        mean, std = encode_latents(pipeline.vae, pil_batch_to_pixels(images, resolution), batch_size)
-        means.append(mean)
-        stds.append(std)
-    return {
-        **(spec or {}),
-        "latent_mean": torch.cat(means).contiguous(),
-        "latent_std": torch.cat(stds).contiguous(),
-        "text_embeddings": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, folder.captions).contiguous(),
-        "empty_text_embedding": encode_prompts(pipeline.tokenizer, pipeline.text_encoder, [""]).contiguous(),
-        # token ids let later steps tell word tokens from start/end/padding (cross-attention maps per word)
-        "input_ids": pipeline.tokenizer(folder.captions, padding="max_length", truncation=True,
-                                        max_length=pipeline.tokenizer.model_max_length, return_tensors="pt").input_ids,
-    }
+def plan_training_cache(folder, pipeline, resolution: int, text: TextMode = "token_ids", shard_size: int = 4096,
+                        batch_size: int = 256, inputs: dict | None = None, show_progress: bool = True) -> CachePlan:
+    """The cache of an image folder for ``pipeline`` (its VAE and text encoder placed where they should encode):
+    per row the VAE posterior mean and std (scaled by the VAE's scaling factor: what the U-Net sees) and the
+    caption's token ids, plus the text embeddings with ``text="embeddings"``. ``inputs`` are what the cache's key
+    is made of (``cache_spec.cache_inputs``); nothing is encoded until the plan is written."""
+    vae, tokenizer, text_encoder = pipeline.vae, pipeline.tokenizer, pipeline.text_encoder
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    if resolution % factor:
+        raise ValueError(f"data_prep.cache.resolution {resolution} is not a multiple of the VAE's downsampling "
+                         f"factor {factor}")
+    layout = CacheLayout(latent_shape=(int(vae.config.latent_channels), resolution // factor, resolution // factor),
+                         max_length=int(tokenizer.model_max_length), text_dim=int(text_encoder.config.hidden_size),
+                         text=text, shard_size=shard_size)
+    captions = folder.captions
+
+    def token_ids(prompts: list[str]) -> torch.Tensor:
+        return tokenizer(prompts, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
+                         return_tensors="pt").input_ids
+
+    def encode_rows(start: int, stop: int) -> dict[str, torch.Tensor]:
+        means, stds = [], []
+        for first in range(start, stop, batch_size):
+            images = [folder.load_image(i) for i in range(first, min(stop, first + batch_size))]
+            mean, std = encode_latents(vae, pil_batch_to_pixels(images, resolution), batch_size)
+            means.append(mean)
+            stds.append(std)
+        rows = {"latent_mean": torch.cat(means), "latent_std": torch.cat(stds),
+                "input_ids": token_ids(captions[start:stop])}
+        if text == "embeddings":
+            rows["text_embeddings"] = encode_prompts(tokenizer, text_encoder, captions[start:stop])
+        return rows
+
+    def encode_extras() -> dict[str, torch.Tensor]:
+        return {"empty_input_ids": token_ids([""]),
+                "empty_text_embedding": encode_prompts(tokenizer, text_encoder, [""])}
+
+    return CachePlan(inputs=dict(inputs or {}), layout=layout, n_rows=len(folder), encode_rows=encode_rows,
+                     encode_extras=encode_extras, show_progress=show_progress)
+
+
+def build_training_cache(folder, pipeline, resolution: int, root, text: TextMode = "token_ids",
+                         shard_size: int = 4096, batch_size: int = 256, inputs: dict | None = None,
+                         show_progress: bool = True) -> TrainingCache:
+    """Plan, write (only what is missing) and open the cache under ``root``: for scripts and tests; the
+    pipeline does the same through the catalog's ``TrainingCacheDataset``."""
+    plan = plan_training_cache(folder, pipeline, resolution, text, shard_size, batch_size, inputs, show_progress)
+    return open_training_cache(write_training_cache(root, plan))

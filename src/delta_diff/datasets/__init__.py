@@ -3,6 +3,6 @@
 from .diffusers_model import DiffusersModelDataset
 from .image_folder import ImageFolderDataset
 from .latest_version import LatestVersionCSVDataset
-from .safetensors_file import SafetensorsDataset
+from .training_cache import TrainingCacheDataset
 
-__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "LatestVersionCSVDataset", "SafetensorsDataset"]
+__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "LatestVersionCSVDataset", "TrainingCacheDataset"]

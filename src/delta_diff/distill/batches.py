@@ -9,40 +9,37 @@ import numpy as np
 import torch
 from PIL import Image
 
-CACHE_KEYS = ("latent_mean", "latent_std", "text_embeddings", "empty_text_embedding")
-
-
-def check_cache(cache: dict[str, torch.Tensor], batch_size: int) -> int:
-    missing = [k for k in CACHE_KEYS if k not in cache]
-    if missing:
-        raise ValueError(f"training cache lacks {missing}; rerun `kedro run --pipelines data_prep` to rebuild it")
-    n = len(cache["latent_mean"])
-    if len(cache["text_embeddings"]) != n or len(cache["latent_std"]) != n:
-        raise ValueError("training cache is inconsistent (latents and text embeddings differ in count); rebuild it")
-    if batch_size > n:
-        raise ValueError(f"batch_size {batch_size} is larger than the training set ({n} items)")
-    return n
-
 
 class CachedBatches:
-    """Latents drawn from the cached posterior (mean + std * noise), cached text embeddings. The cache stays
-    where it was loaded (the CPU); each batch is gathered there and moved to the generator's device."""
+    """Latents drawn from the cached posterior (mean + std * noise) and the captions' text embeddings: stored
+    ones, or, for a cache of token ids, the frozen ``text_encoder`` run on them (on its device, no grad). Rows are
+    read from the cache (on disk: just the batch's rows) on the CPU and moved to the generator's device."""
 
-    def __init__(self, cache: dict[str, torch.Tensor], batch_size: int):
-        self.cache = cache
-        self.size = check_cache(cache, batch_size)
-        self.text_dim = cache["text_embeddings"].shape[-1]
-        self.empty_text = cache["empty_text_embedding"]
+    def __init__(self, cache, batch_size: int, text_encoder=None):
+        from delta_diff.data.memory_cache import as_training_cache
+
+        self.cache = as_training_cache(cache)
+        self.size = len(self.cache)
+        if batch_size > self.size:
+            raise ValueError(f"batch_size {batch_size} is larger than the training set ({self.size} items)")
+        if self.cache.text_mode == "token_ids" and text_encoder is None:
+            raise ValueError("the training cache stores token ids, not text embeddings: distillation needs the "
+                             "teacher's text encoder to encode them (pass text_encoder)")
+        self.text_encoder = text_encoder
+        self._names = ["latent_mean", "latent_std",
+                       "text_embeddings" if self.cache.text_mode == "embeddings" else "input_ids"]
+        self.text_dim = self.cache.text_dim
+        self.empty_text = self.cache.extras()["empty_text_embedding"]
 
     def __len__(self) -> int:
         return self.size
 
     def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         device = generator.device
-        index = index.cpu()
-        mean = self.cache["latent_mean"][index].to(device, torch.float32)
-        std = self.cache["latent_std"][index].to(device, torch.float32)
-        text = self.cache["text_embeddings"][index].to(device, torch.float32)
+        rows = self.cache.rows(index.cpu(), self._names)
+        mean = rows["latent_mean"].to(device, torch.float32)
+        std = rows["latent_std"].to(device, torch.float32)
+        text = self.cache.text_embeddings(rows, self.text_encoder).to(device, torch.float32)
         return mean + std * torch.randn(mean.shape, generator=generator, device=device), text
 
 

@@ -1,14 +1,15 @@
 """Distil a student U-Net from its parent on cached latents and text embeddings (BK-SDM's recipe), with
-accelerate (mixed precision, gradient accumulation; several processes when launched so).
+the project's one training loop (``delta_diff.training.train``: accelerate, mixed precision, gradient
+accumulation, several processes when launched so).
 
 Kedro-free: config in, trained student out. The device and dtypes are the run's ``DevicePolicy``: the parent must
 arrive placed (frozen dtype, on the device; it is checked, never moved or cast), and the student is trained as an
 fp32 copy under autocast, so neither model handed in is changed. The student starts from the weights it inherited
 when it was pruned from the parent. The noise schedule and prediction type are the caller's ``noise_scheduler``,
 the teacher's own (``delta_diff.sd.training_noise_scheduler``). The search calls this for its short distillations, the
-``distill_stage`` pipeline for full stages. Checkpoints (every ``checkpoint_every`` steps, atomic, last
-``keep_checkpoints`` kept) carry the student, optimizer, sampler, RNG and EMA states; a rerun resumes from the
-newest one, refusing one written for another configuration.
+``distill_stage`` pipeline for full stages. Checkpoints (the loop's: every ``checkpoint_every`` steps, atomic,
+last ``keep_checkpoints`` kept, per-rank random streams) live in one folder per job fingerprint under
+``checkpoint_dir``; a rerun of the same job resumes bit-exactly from the newest, a changed job starts beside it.
 """
 
 from __future__ import annotations
@@ -16,24 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import time
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-from diffusers.training_utils import EMAModel
 from pydantic import BaseModel, ConfigDict
-from tqdm.auto import tqdm
 
 from delta_diff.sd import DevicePolicy, training_target
-from delta_diff.sd.device import same_device
-from delta_diff.training import BatchSampler, TrainingCheckpoints
-from delta_diff.training.checkpoint import CheckpointError, weights_digest
-from delta_diff.training.loop import MetricsLogger
+from delta_diff.training import MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, train, weights_digest
 
 from .batches import CachedBatches, FolderBatches
 from .features import FEATURE_PAIRINGS, collect_outputs, feature_pairing
@@ -88,7 +81,7 @@ def fingerprint(config: DistillConfig, parent, student, policy: DevicePolicy | N
 def distill_student(
     parent,
     student,
-    cache: dict[str, torch.Tensor] | FolderBatches,
+    cache,
     noise_scheduler,
     config: DistillConfig,
     checkpoint_dir: str | None = None,
@@ -97,14 +90,15 @@ def distill_student(
     name: str = "distill",
     on_validate: Callable[[int, object], None] | None = None,
     policy: DevicePolicy | None = None,
+    text_encoder=None,
 ):
     """Train a copy of ``student`` to imitate ``parent``; returns (trained student, history). ``cache`` is
-    ``data_prep``'s cache, or a ``FolderBatches`` that encodes a raw image folder on the fly.
+    ``data_prep``'s cache (a ``TrainingCache``, or a dict of tensors), or a ``FolderBatches`` that encodes a raw
+    image folder on the fly; a cache of token ids needs the (placed, frozen) ``text_encoder`` that encodes them.
     ``on_validate(step, student)`` is called every ``validate_every`` steps on the main process (validation
     images). ``policy`` defaults to ``DevicePolicy()`` (CUDA when there is one, fp32)."""
     policy = policy or DevicePolicy()
-    source = cache if isinstance(cache, FolderBatches) else CachedBatches(cache, config.batch_size)
-    n = len(source)
+    source = cache if isinstance(cache, FolderBatches) else CachedBatches(cache, config.batch_size, text_encoder)
     if source.text_dim != student.config.cross_attention_dim:
         raise ValueError(
             f"text embeddings are {source.text_dim}-d but the U-Net expects "
@@ -113,149 +107,47 @@ def distill_student(
     pairing = feature_pairing(student, parent, config.feature_pairing)
     pairs = pairing.pairs
     policy.check_placed(parent, "parent U-Net")
-    accelerator = _accelerator(policy, config.gradient_accumulation)
-    if accelerator.num_processes > 1:
-        logger.info("%s: rank %d of %d (%s)", name, accelerator.process_index, accelerator.num_processes,
-                    accelerator.distributed_type)
-    if not same_device(accelerator.device, policy.torch_device):
-        raise ValueError(f"{name}: accelerate trains on {accelerator.device} but the policy's device is "
-                         f"{policy.torch_device}; under torchrun give each rank its own device (launch.py does)")
     weight_dtype = policy.frozen_torch_dtype
     student = policy.trainable_copy(student)  # fp32 master weights; the caller's student stays as it was
     if config.gradient_checkpointing:
         student.enable_gradient_checkpointing()
-    ema = EMAModel(student.parameters(), decay=config.ema_decay) if config.ema_decay else None
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.learning_rate)
-    warmup = max(1, config.warmup_steps)
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-    # Every rank draws the same global batch (one sampler, one seed) and trains on its own shard of it, so the
-    # ranks together see each item once per epoch, and rank 0's sampler state is every rank's.
-    world, rank = accelerator.num_processes, accelerator.process_index
-    if config.batch_size * world > n:
-        raise ValueError(f"{name}: batch_size {config.batch_size} x {world} processes is larger than the training "
-                         f"set ({n} items)")
-    sampler = BatchSampler(n, config.batch_size * world, config.seed)
-    device = accelerator.device
-    # Noise, timesteps and caption dropout are drawn where they are used, from each rank's own stream.
-    generator = policy.generator(config.seed + 1 + 1000 * rank, device)
     stamp = fingerprint(config, parent, student, policy)
-    # One folder per fingerprint: a rerun of the same job resumes; a changed job (another architecture chosen by
-    # the search, other settings, a re-distilled parent) starts at step 0 beside it instead of failing.
-    checkpoints = None
-    if checkpoint_dir:
-        checkpoints = TrainingCheckpoints(str(Path(checkpoint_dir) / stamp), keep=config.keep_checkpoints)
-        others = [p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p.name != stamp] \
-            if Path(checkpoint_dir).is_dir() else []
-        if others and checkpoints.latest() is None and accelerator.is_main_process:
-            logger.info("%s: no checkpoint of this job (%s) yet; %s holds %d of other jobs (%s), left untouched",
-                        name, stamp, checkpoint_dir, len(others), ", ".join(sorted(others)[:3]))
-
-    history: list[dict] = []
-    start = 0
-    if checkpoints is not None and checkpoints.latest() is not None:
-        names = ["optimizer", "scheduler", "sampler", "rng", "generator", "history"] + (["ema"] if ema else [])
-        states, meta = checkpoints.load(checkpoints.latest(), {"student": student}, names)
-        if meta.get("fingerprint") != stamp:
-            raise CheckpointError(
-                f"checkpoint {checkpoints.directory}/step-{checkpoints.latest():06d} was written for another "
-                "configuration or architecture; delete the folder to start over, or restore the settings it was made with"
-            )
-        optimizer.load_state_dict(states["optimizer"])
-        lr_schedule.load_state_dict(states["scheduler"])
-        sampler.load_state_dict(states["sampler"])
-        rngs, generators = _per_rank(states["rng"]), _per_rank(states["generator"])
-        if len(generators) != world:
-            raise CheckpointError(
-                f"checkpoint {checkpoints.directory}/step-{checkpoints.latest():06d} was written by {len(generators)} "
-                f"process(es) and this run has {world}: resume with num_processes {len(generators)}, or delete the "
-                "folder to start over")
-        torch.random.set_rng_state(rngs[rank])  # each rank continues its own random streams
-        generator.set_state(generators[rank])
-        history = list(states["history"])
-        if ema is not None:
-            ema.load_state_dict(states["ema"])
-        start = int(meta["step"])
-        logger.info("%s: resuming from step %d of %d (%s)", name, start, config.steps, checkpoints.directory)
-
-    # The LR schedule is not prepared: accelerate would step a prepared one once per process, ending warm-up
-    # num_processes times early; here it steps once per optimizer step.
-    model, optimizer = accelerator.prepare(student, optimizer)
-    unwrapped = accelerator.unwrap_model(model)  # hooks and checkpoints use plain module names
+    checkpoints = _job_checkpoints(checkpoint_dir, stamp, config.keep_checkpoints, name)
     weights = LossWeights(config.task_weight, config.output_weight, config.feature_weight, config.normalise_features)
     n_timesteps = noise_scheduler.config.num_train_timesteps
     student_names, parent_names = [s for s, _ in pairs], [p for _, p in pairs]
-    empty_text = source.empty_text.to(device)
-    if accelerator.is_main_process:
+    empty_text = source.empty_text.to(policy.torch_device)
+    if int(os.environ.get("RANK", "0")) == 0:  # before accelerate starts: torchrun's rank
         logger.info("%s: %s prediction, feature pairs by %s rule (%d pairs), %s, frozen %s, student fp32 under %s",
-                    name, noise_scheduler.config.prediction_type, pairing.rule, len(pairs), device,
+                    name, noise_scheduler.config.prediction_type, pairing.rule, len(pairs), policy.torch_device,
                     policy.frozen_dtype, policy.mixed_precision)
 
-    def batch_loss(batch):
-        latents, text = source.batch(batch, generator)  # on the device
+    def batch_loss(step: StepContext, indices: torch.Tensor):
+        generator, device = step.generator, step.device
+        latents, text = source.batch(indices, generator)  # on the device
         noise = torch.randn(latents.shape, generator=generator, device=device)
-        timesteps = torch.randint(0, n_timesteps, (len(batch),), generator=generator, device=device)
-        drop = torch.rand(len(batch), generator=generator, device=device) < config.caption_dropout
+        timesteps = torch.randint(0, n_timesteps, (len(indices),), generator=generator, device=device)
+        drop = torch.rand(len(indices), generator=generator, device=device) < config.caption_dropout
         text = torch.where(drop[:, None, None], empty_text.expand_as(text), text)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
         target = training_target(noise_scheduler, latents, noise, timesteps)
         with torch.no_grad(), collect_outputs(parent, parent_names) as parent_features:
             parent_pred = parent(noisy.to(weight_dtype), timesteps, encoder_hidden_states=text.to(weight_dtype)).sample
-        with accelerator.autocast(), collect_outputs(unwrapped, student_names) as student_features:
-            student_pred = model(noisy, timesteps, encoder_hidden_states=text).sample
+        with step.autocast(), collect_outputs(step.module, student_names) as student_features:
+            student_pred = step.model(noisy, timesteps, encoder_hidden_states=text).sample
         return distillation_loss(student_pred, parent_pred, target, student_features, parent_features, pairs, weights)
 
-    window: dict[str, list[float]] = {}
-    clock = time.perf_counter()
-    progress = tqdm(range(start, config.steps), desc=name, initial=start, total=config.steps, mininterval=2.0,
-                    disable=not (show_progress and accelerator.is_main_process))
-    for step in progress:
-        for _ in range(config.gradient_accumulation):
-            with accelerator.accumulate(model):
-                global_batch = sampler.next()
-                loss, parts = batch_loss(global_batch[rank * config.batch_size: (rank + 1) * config.batch_size])
-                _stop_unless_finite(loss, accelerator, name, step + 1, checkpoints)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()  # accelerate skips it until the last accumulation micro-step
-                if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
-                    lr_schedule.step()  # (fp16: not when the grad scaler skipped the step)
-                optimizer.zero_grad(set_to_none=True)
-            for key, value in {"loss": loss.item(), **parts}.items():
-                window.setdefault(key, []).append(value)
-        if ema is not None:
-            ema.step(unwrapped.parameters())
-        done = step + 1
-        if done % config.log_every == 0 or done == config.steps:
-            elapsed = time.perf_counter() - clock
-            means = {k: sum(v) / len(v) for k, v in window.items()}
-            samples = len(window["loss"]) * config.batch_size * accelerator.num_processes
-            means.update(lr=lr_schedule.get_last_lr()[0], samples_per_s=samples / max(elapsed, 1e-9))
-            history.append({"step": done, **means})
-            progress.set_postfix(loss=f"{means['loss']:.4f}", sps=f"{means['samples_per_s']:.0f}")
-            if log_metrics is not None and accelerator.is_main_process:
-                log_metrics({f"{name}/{k}": v for k, v in means.items()}, done)
-            window, clock = {}, time.perf_counter()
-        if on_validate is not None and config.validate_every and done % config.validate_every == 0 \
-                and accelerator.is_main_process:
-            on_validate(done, unwrapped.eval())
-            unwrapped.train()
-        if checkpoints is not None and (done % config.checkpoint_every == 0 or done == config.steps):
-            # Every rank's random states, so a resumed rank continues its own streams, not rank 0's.
-            rngs, generators = _gathered(torch.random.get_rng_state(), accelerator), \
-                _gathered(generator.get_state(), accelerator)
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:  # one writer; the others would race on the same folder
-                states = {"optimizer": optimizer.state_dict(), "scheduler": lr_schedule.state_dict(),
-                          "sampler": sampler.state_dict(), "rng": rngs, "generator": generators,
-                          "history": history}
-                if ema is not None:
-                    states["ema"] = ema.state_dict()
-                checkpoints.save(done, {"student": unwrapped}, states, {"fingerprint": stamp})
-    accelerator.wait_for_everyone()
-    student = accelerator.unwrap_model(model)
-    if ema is not None:
-        ema.copy_to(student.parameters())
+    warmup = max(1, config.warmup_steps)
+    run = TrainingRun(
+        name=name, model=student, optimizer=torch.optim.AdamW(student.parameters(), lr=config.learning_rate),
+        loss_fn=batch_loss, n_items=len(source), batch_size=config.batch_size, total_steps=config.steps,
+        seed=config.seed, noise_seed=config.seed + 1, lr_lambda=lambda s: min(1.0, (s + 1) / warmup),
+        gradient_accumulation=config.gradient_accumulation, max_grad_norm=config.max_grad_norm,
+        ema_decay=config.ema_decay, policy=policy,
+    )
+    history = train(run, checkpoints, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
+                    log_metrics=log_metrics, show_progress=show_progress, on_validate=on_validate,
+                    validate_every=config.validate_every)
     if config.gradient_checkpointing:
         student.disable_gradient_checkpointing()
     for row in history:
@@ -263,45 +155,15 @@ def distill_student(
     return student.eval().requires_grad_(False), history
 
 
-def _stop_unless_finite(loss: torch.Tensor, accelerator: Accelerator, name: str, step: int, checkpoints) -> None:
-    """Raise on every rank, with the same message, when the loss of any rank is not finite (a rank that raised
-    alone would leave the others waiting in the next gradient all-reduce)."""
-    losses = loss.detach().float().reshape(1)
-    if accelerator.num_processes > 1:
-        losses = accelerator.gather(losses)
-    bad = [(rank, float(value)) for rank, value in enumerate(losses.cpu().tolist()) if not math.isfinite(value)]
-    if not bad:
-        return
-    where = "" if accelerator.num_processes == 1 else \
-        " on " + ", ".join(f"rank {rank}" for rank, _ in bad) + f" of {accelerator.num_processes}"
-    last = checkpoints.latest() if checkpoints is not None else None
-    raise FloatingPointError(
-        f"{name}: loss became {bad[0][1]}{where} at step {step}; stopped without saving. "
-        + (f"The last good checkpoint is step {last} in {checkpoints.directory}." if last
-           else "No checkpoint was written.") + " Lower the learning rate or check the cache."
-    )
-
-
-def _gathered(state: torch.Tensor, accelerator: Accelerator) -> list[torch.Tensor]:
-    """One rank's RNG state from every rank, in rank order (all ranks must call it)."""
-    if accelerator.num_processes == 1:
-        return [state]
-    from accelerate.utils import gather_object
-
-    return [s.cpu() for s in gather_object([state])]
-
-
-def _per_rank(saved) -> list[torch.Tensor]:
-    """A checkpoint's per-rank RNG states (older checkpoints hold one state, a single process's)."""
-    return list(saved) if isinstance(saved, (list, tuple)) else [saved]
-
-
-def _accelerator(policy: DevicePolicy, gradient_accumulation: int) -> Accelerator:
-    # accelerate keeps one process-wide state; a run has one policy, but a process that distils under two (tests,
-    # notebooks) must start the state afresh or accelerate refuses the second precision.
-    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != policy.mixed_precision:
-        AcceleratorState._reset_state(reset_partial_state=True)
-    # cpu=True on a CPU policy: under torchrun accelerate then forms a gloo process group (MULTI_CPU); without it,
-    # each rank would believe it is alone and all of them would write the same checkpoints.
-    return Accelerator(mixed_precision=policy.mixed_precision, gradient_accumulation_steps=gradient_accumulation,
-                       cpu=policy.is_cpu)
+def _job_checkpoints(checkpoint_dir: str | None, stamp: str, keep: int, name: str) -> TrainingCheckpoints | None:
+    """One folder per fingerprint: a rerun of the same job resumes; a changed job (another architecture chosen by
+    the search, other settings, a re-distilled parent) starts at step 0 beside it instead of failing."""
+    if not checkpoint_dir:
+        return None
+    checkpoints = TrainingCheckpoints(Path(checkpoint_dir) / stamp, keep=keep, fingerprint=stamp)
+    root = Path(checkpoint_dir)
+    others = [p.name for p in root.iterdir() if p.is_dir() and p.name != stamp] if root.is_dir() else []
+    if others and checkpoints.latest() is None and int(os.environ.get("RANK", "0")) == 0:
+        logger.info("%s: no checkpoint of this job (%s) yet; %s holds %d of other jobs (%s), left untouched",
+                    name, stamp, checkpoint_dir, len(others), ", ".join(sorted(others)[:3]))
+    return checkpoints

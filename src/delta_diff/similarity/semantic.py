@@ -51,20 +51,25 @@ def word_tokens_from_ids(input_ids: torch.Tensor, special_ids: list[int]) -> tor
     return ~torch.isin(input_ids, torch.tensor(special_ids))
 
 
-def probe_from_cache(cache: dict[str, torch.Tensor], special_ids: list[int], n: int, timesteps: list[int],
-                     noise_scheduler, seed: int) -> SimilarityProbe:
+def probe_from_cache(cache, special_ids: list[int], n: int, timesteps: list[int], noise_scheduler, seed: int,
+                     text_encoder=None) -> SimilarityProbe:
     """A probe from ``data_prep``'s cache: the first ``n`` images' latents, each noised at every timestep,
-    with their own captions' embeddings."""
+    with their own captions' embeddings (``text_encoder`` encodes them when the cache holds token ids)."""
+    from delta_diff.data.memory_cache import as_training_cache
+
     if n < 1 or not timesteps:
         raise ValueError("similarity probe: n_prompts and timesteps must be non-empty")
-    n = min(n, len(cache["latent_mean"]))
+    cache = as_training_cache(cache)
+    n = min(n, len(cache))
+    rows = cache.rows(torch.arange(n))
+    text = cache.text_embeddings(rows, text_encoder).cpu()
     generator = torch.Generator().manual_seed(seed)
     index = torch.arange(n).repeat(len(timesteps))
     steps = torch.tensor(timesteps).repeat_interleave(n)
-    latents = cache["latent_mean"][index]
+    latents = rows["latent_mean"][index]
     noisy = noise_scheduler.add_noise(latents, torch.randn(latents.shape, generator=generator), steps)
-    words = word_tokens_from_ids(cache["input_ids"][index], special_ids)
-    return SimilarityProbe(noisy, steps, cache["text_embeddings"][index], words)
+    words = word_tokens_from_ids(rows["input_ids"][index], special_ids)
+    return SimilarityProbe(noisy, steps, text[index], words)
 
 
 def make_probe(tokenizer, text_encoder, prompts: list[str], latents: torch.Tensor, timesteps: list[int],

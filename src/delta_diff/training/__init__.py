@@ -1,7 +1,9 @@
-"""Training plumbing shared by the teacher's and the students' trainers: checkpoints that resume, batching."""
+"""Training plumbing shared by the teacher's, the scorer's and the students' trainers: one loop on accelerate,
+checkpoints that resume bit-exactly, batching and the LR schedule."""
 
-from .checkpoint import CheckpointError, TrainingCheckpoints, weights_digest
 from .batches import BatchSampler, cosine_with_warmup
-from .loop import TrainingRun, train
+from .checkpoint import CheckpointError, TrainingCheckpoints, job_fingerprint, weights_digest
+from .loop import MetricsLogger, StepContext, TrainingRun, make_accelerator, train
 
-__all__ = ["BatchSampler", "CheckpointError", "TrainingCheckpoints", "TrainingRun", "cosine_with_warmup", "train", "weights_digest"]
+__all__ = ["BatchSampler", "CheckpointError", "MetricsLogger", "StepContext", "TrainingCheckpoints", "TrainingRun",
+           "cosine_with_warmup", "job_fingerprint", "make_accelerator", "train", "weights_digest"]

@@ -8,8 +8,9 @@ import torch
 
 
 class BatchSampler:
-    """Reshuffles every epoch from a generator whose state is checkpointed, so a resumed run draws the batches
-    the uninterrupted run would have drawn."""
+    """The loop's global sampler (the same on every rank; each trains on its shard of every batch). Reshuffles
+    every epoch from a generator whose state is checkpointed, so a resumed run draws the batches the
+    uninterrupted run would have drawn."""
 
     def __init__(self, n_items: int, batch_size: int, seed: int):
         if n_items < 1:

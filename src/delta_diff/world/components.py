@@ -50,7 +50,30 @@ def train_tokenizer(captions: list[str], config: TokenizerConfig) -> CLIPTokeniz
     if not captions:
         raise ValueError("cannot train a tokenizer on no captions")
     base = CLIPTokenizer(model_max_length=config.max_length)
-    return base.train_new_from_iterator(captions, vocab_size=config.vocab_size)
+    return _renumbered_word_ends(base.train_new_from_iterator(captions, vocab_size=config.vocab_size))
+
+
+def _renumbered_word_ends(tokenizer: CLIPTokenizer) -> CLIPTokenizer:
+    """The same tokenizer with its one-character word-end tokens ("a</w>", ...) numbered in sorted order.
+    tokenizers' BPE trainer numbers those in hash-map order, so every training learns the same tokens and merges
+    under other ids (huggingface/tokenizers#1794); the text encoder's embeddings are seeded by id, so a retrained
+    tokenizer would give other text embeddings, and a resumed U-Net training would be refused (or, without its
+    fingerprint, silently read scrambled captions). Merges name tokens by text, so only the ids move."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        path = Path(folder) / "tokenizer.json"
+        data = json.loads(path.read_text())
+        vocab = data["model"]["vocab"]
+        suffix = data["model"].get("end_of_word_suffix") or "</w>"
+        word_ends = sorted(t for t in vocab if t.endswith(suffix) and len(t) == len(suffix) + 1)
+        ids = sorted(vocab[t] for t in word_ends)
+        vocab.update(zip(word_ends, ids))
+        path.write_text(json.dumps(data))
+        return CLIPTokenizer.from_pretrained(folder, model_max_length=tokenizer.model_max_length)
 
 
 def build_text_encoder(tokenizer: CLIPTokenizer, config: TextEncoderConfig) -> CLIPTextModel:

@@ -1,17 +1,23 @@
 """Train the text-conditional U-Net on cached VAE latents and text embeddings (epsilon prediction, SD v1's
-noise schedule), with caption dropout so that classifier-free guidance works, and an EMA of the weights."""
+noise schedule), with caption dropout so that classifier-free guidance works, and an EMA of the weights; on the
+project's one training loop (``delta_diff.training.train``), so an interrupted run resumes bit-exactly."""
 
 from __future__ import annotations
 
 import torch
 from diffusers import UNet2DConditionModel
-from diffusers.training_utils import EMAModel
 from pydantic import BaseModel, ConfigDict
 
-from delta_diff.training import BatchSampler, TrainingCheckpoints, TrainingRun, cosine_with_warmup, train
-from delta_diff.training.loop import MetricsLogger
+from delta_diff.sd import DevicePolicy
+from delta_diff.training import (
+    MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, cosine_with_warmup, job_fingerprint, train,
+)
 
 from .components import UNetConfig, build_unet, sd_v1_noise_scheduler
+
+# Settings that may change between a run and its resumption: more steps continue a finished run (the cosine
+# schedule then follows the new total), and how often to checkpoint, log and keep.
+RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every"}
 
 
 class UNetTrainingConfig(BaseModel):
@@ -23,6 +29,9 @@ class UNetTrainingConfig(BaseModel):
     caption_dropout: float = 0.1  # share of captions replaced by "" (the unconditional branch of CFG)
     ema_decay: float = 0.999
     seed: int = 0
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    log_every: int = 25
 
 
 def train_text_conditional_unet(
@@ -34,36 +43,49 @@ def train_text_conditional_unet(
     config: UNetTrainingConfig,
     checkpoint_dir: str | None = None,
     log_metrics: MetricsLogger | None = None,
+    policy: DevicePolicy | None = None,
 ) -> tuple[UNet2DConditionModel, list[dict]]:
     """``latent_*``: N x C x h x w, already multiplied by the VAE's scaling factor; ``text_embeddings``:
-    N x tokens x dim. Returns the EMA weights."""
+    N x tokens x dim (all on the CPU; each batch is moved to the device). Returns the EMA weights. ``policy``
+    defaults to the CPU in fp32, where the shipped teacher was trained (its numbers are reproducible there)."""
+    policy = policy or DevicePolicy(device="cpu")
     torch.manual_seed(config.seed)
     unet = build_unet(model_config, cross_attention_dim=text_embeddings.shape[-1],
                       latent_channels=latent_mean.shape[1], sample_size=latent_mean.shape[-1])
+    unet.to(policy.torch_device)
     noise_scheduler = sd_v1_noise_scheduler()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=1e-2)
-    ema = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True)
-    generator = torch.Generator().manual_seed(config.seed + 1)
     n_timesteps = noise_scheduler.config.num_train_timesteps
+    empty = empty_embedding.to(policy.torch_device)
 
-    def loss_fn(batch):
-        latents = latent_mean[batch] + latent_std[batch] * torch.randn(latent_mean[batch].shape, generator=generator)
-        noise = torch.randn(latents.shape, generator=generator)
-        timesteps = torch.randint(0, n_timesteps, (len(batch),), generator=generator)
+    def loss_fn(step: StepContext, batch: torch.Tensor):
+        generator, device = step.generator, step.device
+        mean, std = latent_mean[batch].to(device), latent_std[batch].to(device)
+        latents = mean + std * torch.randn(mean.shape, generator=generator, device=device)
+        noise = torch.randn(latents.shape, generator=generator, device=device)
+        timesteps = torch.randint(0, n_timesteps, (len(batch),), generator=generator, device=device)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-        text = text_embeddings[batch]
-        drop = torch.rand(len(batch), generator=generator) < config.caption_dropout
-        text = torch.where(drop[:, None, None], empty_embedding.expand_as(text), text)
-        prediction = unet(noisy, timesteps, encoder_hidden_states=text).sample
-        return torch.nn.functional.mse_loss(prediction, noise), {}
+        text = text_embeddings[batch].to(device)
+        drop = torch.rand(len(batch), generator=generator, device=device) < config.caption_dropout
+        text = torch.where(drop[:, None, None], empty.expand_as(text), text)
+        with step.autocast():
+            prediction = step.model(noisy, timesteps, encoder_hidden_states=text).sample
+        return torch.nn.functional.mse_loss(prediction.float(), noise), {}
 
     run = TrainingRun(
-        name="unet", models={"unet": unet}, optimizer=optimizer,
-        sampler=BatchSampler(len(latent_mean), config.batch_size, config.seed), loss_fn=loss_fn,
-        total_steps=config.steps, lr_lambda=lambda s: cosine_with_warmup(s, config.steps, config.warmup_steps),
-        ema=ema,
+        name="unet", model=unet, optimizer=torch.optim.AdamW(unet.parameters(), lr=config.learning_rate,
+                                                             weight_decay=1e-2),
+        loss_fn=loss_fn, n_items=len(latent_mean), batch_size=config.batch_size, total_steps=config.steps,
+        seed=config.seed, noise_seed=config.seed + 1,
+        lr_lambda=lambda s: cosine_with_warmup(s, config.steps, config.warmup_steps),
+        ema_decay=config.ema_decay, ema_warmup=True, policy=policy,
     )
-    checkpoints = TrainingCheckpoints(checkpoint_dir) if checkpoint_dir else None
-    history = train(run, checkpoints, checkpoint_every=200, log_metrics=log_metrics)
-    ema.copy_to(unet.parameters())
-    return unet.eval(), history
+    checkpoints = None
+    if checkpoint_dir:
+        stamp = job_fingerprint({"trainer": "unet", "model": model_config.model_dump(),
+                                 "training": config.model_dump(exclude=RESUMABLE_FIELDS),
+                                 "mixed_precision": policy.mixed_precision},
+                                latent_mean, latent_std, text_embeddings, empty_embedding)
+        checkpoints = TrainingCheckpoints(checkpoint_dir, keep=config.keep_checkpoints, fingerprint=stamp)
+    history = train(run, checkpoints, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
+                    log_metrics=log_metrics)
+    return unet, history

@@ -131,7 +131,7 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     tokenizer = parent.tokenizer
     special = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]
     probe = probe_from_cache(training_cache, special, params.probe.n_prompts, params.probe.timesteps,
-                             training_noise_scheduler(parent), params.probe.seed)
+                             training_noise_scheduler(parent), params.probe.seed, text_encoder=parent.text_encoder)
     if params.theta.scorer == "hps_v2":
         from delta_diff.scoring.hps_v2 import load_hps_scorer
 
@@ -154,7 +154,8 @@ def build_surrogate_training_data(context: dict[str, Any], training_cache, previ
                                  exclude={"surrogate_data": {"n_candidates", "reuse_previous", "seed"}})
     stamp = setup_stamp(evaluator.parent, {**settings, **context["policy"].model_dump(exclude={"device"})})
     distil = partial(_short_distil, cache=training_cache, config=params.surrogate_data.distillation,
-                     noise_scheduler=training_noise_scheduler(evaluator.parent_pipeline), policy=context["policy"])
+                     noise_scheduler=training_noise_scheduler(evaluator.parent_pipeline), policy=context["policy"],
+                     text_encoder=evaluator.parent_pipeline.text_encoder)
     table = surrogate_table(evaluator, context["space"], context["budget"], distil,
                             params.surrogate_data.n_candidates, params.surrogate_data.seed, stamp,
                             previous if params.surrogate_data.reuse_previous else None)
@@ -163,9 +164,10 @@ def build_surrogate_training_data(context: dict[str, Any], training_cache, previ
     return table
 
 
-def _short_distil(parent, student, cache, config: DistillConfig, noise_scheduler, policy: DevicePolicy):
+def _short_distil(parent, student, cache, config: DistillConfig, noise_scheduler, policy: DevicePolicy,
+                  text_encoder=None):
     student, _ = distill_student(parent, student, cache, noise_scheduler, config, show_progress=False,
-                                 name="short_distil", policy=policy)
+                                 name="short_distil", policy=policy, text_encoder=text_encoder)
     return policy.place_frozen(student)  # scored in the parent's (frozen) pipeline
 
 

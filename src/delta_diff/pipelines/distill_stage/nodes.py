@@ -68,7 +68,7 @@ def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets,
     if params.num_processes > 1:
         student, history = distill_in_processes(parent.unet, student_unet, training_cache, noise_scheduler,
                                                 params.distillation, params.num_processes, str(checkpoint_dir), stage,
-                                                policy=runtime)
+                                                policy=runtime, text_encoder=parent.text_encoder)
         for row in history:
             log_metrics({f"{stage}/{k}": v for k, v in row.items() if k not in ("step", "feature_pairing")},
                         row["step"])
@@ -76,7 +76,7 @@ def distill_stage(stage: str, parent, student_unet, training_cache, prompt_sets,
         student, history = distill_student(
             parent.unet, student_unet, training_cache, noise_scheduler, params.distillation,
             checkpoint_dir=str(checkpoint_dir), log_metrics=mlflow_metrics_logger(), name=stage,
-            on_validate=on_validate, policy=runtime,
+            on_validate=on_validate, policy=runtime, text_encoder=parent.text_encoder,
         )
     images = _samples(parent, runtime.frozen_copy(student), validation, params)
     figure = image_grid(images, [e["text"] for e in validation], columns=4)

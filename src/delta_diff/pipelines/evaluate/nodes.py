@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from delta_diff.data.memory_cache import as_training_cache
 from delta_diff.evaluation.protocol import Protocol, results_markdown
 from delta_diff.evaluation.protocol import evaluate_models as evaluate_models_protocol
 from delta_diff.reporting.results_figures import attention_figure, comparison_grid, path_plot
@@ -66,7 +67,8 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
     teacher = next(iter(models.values()))
     tokenizer = teacher.tokenizer
     probe = probe_from_cache(training_cache, [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id],
-                             params.probe_prompts, params.probe_timesteps, training_noise_scheduler(teacher), seed=0)
+                             params.probe_prompts, params.probe_timesteps, training_noise_scheduler(teacher), seed=0,
+                             text_encoder=teacher.text_encoder)
     world_scorer = (WorldScorer(runtime.place_frozen(classifier), lambda prompt: parse_caption(prompt, world))
                     if params.world_score else None)
     hps_scorer, hps = hps_v2_setup(params, prompt_sets, runtime)
@@ -86,8 +88,8 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
     texts = [p["text"] for p in prompts]
     grid = comparison_grid(grid_rows, texts[: params.grid_prompts])
     first_words = probe.word_tokens[0].nonzero().flatten().tolist()
-    token_names = [tokenizer.convert_ids_to_tokens(int(training_cache["input_ids"][0, i])).replace("</w>", "")
-                   for i in first_words]
+    first_ids = as_training_cache(training_cache).rows([0], ["input_ids"])["input_ids"][0]  # the probe's first caption
+    token_names = [tokenizer.convert_ids_to_tokens(int(first_ids[i])).replace("</w>", "") for i in first_words]
     attention = attention_figure({n: result.maps[n][first_words] for n in grid_rows}, token_names)
     notes = {"hps_v2": {"available": hps_scorer is not None, "reason": hps.reason if hps else None,
                         "version": hps_scorer.version if hps_scorer else None,
