@@ -2,10 +2,12 @@
 
 from .generate import make_prompt_set, make_world_images, sample_scenes
 from .render import render_scene
-from .spec import ATTRIBUTES, Scene, WorldSpec, caption, parse_caption
+from .spec import ATTRIBUTES, PAIR_ATTRIBUTES, PairScene, Scene, WorldSpec, caption, parse_caption
 
 __all__ = [
     "ATTRIBUTES",
+    "PAIR_ATTRIBUTES",
+    "PairScene",
     "Scene",
     "WorldSpec",
     "caption",

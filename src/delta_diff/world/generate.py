@@ -8,7 +8,7 @@ import pandas as pd
 from PIL import Image
 
 from .render import render_scene
-from .spec import ATTRIBUTES, TEMPLATES, Scene, WorldSpec, caption
+from .spec import ATTRIBUTES, PAIR_TEMPLATES, TEMPLATES, PairScene, Scene, WorldSpec, caption
 
 
 def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene]:
@@ -18,6 +18,14 @@ def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene]
         raise ValueError(f"the world's {split!r} split is empty; raise held_out_fraction or the vocabulary")
     rng = random.Random(f"{seed}:{split}")
     scenes = []
+    if spec.layout == "pair":
+        for _ in range(n):
+            values = dict(zip(spec.attributes, rng.choice(combos)))
+            jitter = tuple((rng.uniform(-0.03, 0.03), rng.uniform(-0.15, 0.15)) for _ in range(2))
+            scale = (rng.uniform(0.9, 1.1), rng.uniform(0.9, 1.1))
+            rotation = (rng.uniform(-12, 12), rng.uniform(-12, 12))
+            scenes.append(PairScene(**values, jitter=jitter, scale=scale, rotation=rotation))
+        return scenes
     for _ in range(n):
         values = dict(zip(ATTRIBUTES, rng.choice(combos)))
         scenes.append(
@@ -35,9 +43,10 @@ def make_world_images(spec: WorldSpec, split: str, n: int, seed: int) -> tuple[l
     """Images and their metadata (``file_name,text`` plus one column per attribute), same seed -> same bytes."""
     scenes = sample_scenes(spec, split, n, seed)
     rng = random.Random(f"{seed}:{split}:templates")
+    templates = TEMPLATES if spec.layout == "single" else PAIR_TEMPLATES
     rows = []
     for i, scene in enumerate(scenes):
-        rows.append({"file_name": f"images/{i:05d}.png", "text": caption(scene, rng.randrange(len(TEMPLATES))),
+        rows.append({"file_name": f"images/{i:05d}.png", "text": caption(scene, rng.randrange(len(templates))),
                      **scene.attributes(), "split": split})
     return [render_scene(s, spec) for s in scenes], pd.DataFrame(rows)
 
@@ -50,7 +59,8 @@ def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFr
     order = list(combos)
     rng.shuffle(order)
     rows = []
+    scene_type = Scene if spec.layout == "single" else PairScene
     for i in range(n):
-        values = dict(zip(ATTRIBUTES, order[i % len(order)]))
-        rows.append({"text": caption(Scene(**values), template=i), **values, "seed": seed + i})
+        values = dict(zip(spec.attributes, order[i % len(order)]))
+        rows.append({"text": caption(scene_type(**values), template=i), **values, "seed": seed + i})
     return pd.DataFrame(rows)

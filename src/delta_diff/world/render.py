@@ -6,7 +6,7 @@ import math
 
 from PIL import Image, ImageDraw
 
-from .spec import Scene, WorldSpec
+from .spec import PairScene, Scene, WorldSpec
 
 SUPERSAMPLE = 4
 
@@ -20,25 +20,41 @@ CENTRES = {
 }
 
 
-def render_scene(scene: Scene, spec: WorldSpec) -> Image.Image:
+# World v2: slot centres (the vertical place is jittered per object).
+SLOT_CENTRES = {"left": (0.27, 0.5), "right": (0.73, 0.5)}
+
+
+def render_scene(scene: Scene | PairScene, spec: WorldSpec) -> Image.Image:
     side = spec.image_size * SUPERSAMPLE
     image = Image.new("RGB", (side, side), spec.backgrounds[scene.background])
     draw = ImageDraw.Draw(image)
+    if isinstance(scene, PairScene):
+        for k, slot in enumerate(SLOT_CENTRES):
+            cx, cy = SLOT_CENTRES[slot]
+            cx, cy = (cx + scene.jitter[k][0]) * side, (cy + scene.jitter[k][1]) * side
+            radius = spec.sizes[getattr(scene, f"{slot}_size")] * scene.scale[k] * side / 2
+            _draw_shape(draw, getattr(scene, f"{slot}_shape"), spec.colours[getattr(scene, f"{slot}_colour")],
+                        cx, cy, radius, scene.rotation[k])
+        return image.resize((spec.image_size, spec.image_size), Image.LANCZOS)
     cx, cy = CENTRES[scene.position]
     cx, cy = (cx + scene.jitter[0]) * side, (cy + scene.jitter[1]) * side
     radius = spec.sizes[scene.size] * scene.scale * side / 2
-    colour = spec.colours[scene.colour]
-    if scene.shape == "circle":
+    _draw_shape(draw, scene.shape, spec.colours[scene.colour], cx, cy, radius, scene.rotation)
+    return image.resize((spec.image_size, spec.image_size), Image.LANCZOS)
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, colour, cx: float, cy: float, radius: float,
+                rotation: float) -> None:
+    if shape == "circle":
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
     else:
-        corners = 4 if scene.shape == "square" else 3
+        corners = 4 if shape == "square" else 3
         # A square's corners sit on a circle of radius r*sqrt(2) so its side is 2r; triangles get a bit more room.
         reach = radius * (math.sqrt(2) if corners == 4 else 1.25)
-        start = (45 if corners == 4 else -90) + scene.rotation
+        start = (45 if corners == 4 else -90) + rotation
         points = [
             (cx + reach * math.cos(math.radians(start + k * 360 / corners)),
              cy + reach * math.sin(math.radians(start + k * 360 / corners)) + (0.2 * radius if corners == 3 else 0))
             for k in range(corners)
         ]
         draw.polygon(points, fill=colour)
-    return image.resize((spec.image_size, spec.image_size), Image.LANCZOS)

@@ -12,10 +12,24 @@ import itertools
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 ATTRIBUTES = ("shape", "colour", "size", "position", "background")
+
+# World v2 ("pair" layout): two objects in fixed left/right slots, each with its own shape, colour and size, on one
+# background. Getting each attribute onto the right object (attribute binding) is what small models get wrong.
+SLOTS = ("left", "right")
+OBJECT_ATTRIBUTES = ("shape", "colour", "size")
+PAIR_ATTRIBUTES = tuple(f"{slot}_{a}" for slot in SLOTS for a in OBJECT_ATTRIBUTES) + ("background",)
+
+# One template, left object first: the world's text encoder has no transformer layers, so which object a word
+# belongs to is carried by its token position alone; a fixed order keeps every word at a fixed position.
+PAIR_TEMPLATES = (
+    "a {left_size} {left_colour} {left_shape} on the left and a {right_size} {right_colour} {right_shape} "
+    "on the right on a {background} background",
+)
 
 # Caption templates; every one names all five attributes so captions stay parseable (the scorer reads prompts).
 TEMPLATES = (
@@ -55,6 +69,13 @@ class WorldSpec(BaseModel):
     }
     held_out_fraction: float = 0.1  # share of full attribute combinations kept for evaluation only
     split_seed: int = 0
+    # "single": one object (v1, the shipped teacher's world); "pair": two objects left and right (world v2,
+    # conf/world_v2), where ``positions`` is not used.
+    layout: Literal["single", "pair"] = "single"
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return ATTRIBUTES if self.layout == "single" else PAIR_ATTRIBUTES
 
     @model_validator(mode="after")
     def _check(self) -> WorldSpec:
@@ -71,11 +92,13 @@ class WorldSpec(BaseModel):
         return self
 
     def values(self, attribute: str) -> list[str]:
+        if self.layout == "pair" and attribute in PAIR_ATTRIBUTES and attribute != "background":
+            attribute = attribute.split("_", 1)[1]
         return list({"shape": self.shapes, "colour": self.colours, "size": self.sizes,
                      "position": self.positions, "background": self.backgrounds}[attribute])
 
     def combinations(self) -> list[tuple[str, ...]]:
-        return list(itertools.product(*(self.values(a) for a in ATTRIBUTES)))
+        return list(itertools.product(*(self.values(a) for a in self.attributes)))
 
     def split(self) -> dict[str, list[tuple[str, ...]]]:
         """Train / held-out evaluation combinations, fixed by ``split_seed``. Every single attribute value still
@@ -105,7 +128,28 @@ class Scene:
         return {a: getattr(self, a) for a in ATTRIBUTES}
 
 
-def caption(scene: Scene, template: int = 0) -> str:
+@dataclass(frozen=True)
+class PairScene:
+    """A world-v2 image: two objects (left and right slot) and a background, with per-object jitter."""
+
+    left_shape: str
+    left_colour: str
+    left_size: str
+    right_shape: str
+    right_colour: str
+    right_size: str
+    background: str
+    jitter: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))  # per slot, image fractions
+    scale: tuple[float, float] = (1.0, 1.0)
+    rotation: tuple[float, float] = (0.0, 0.0)
+
+    def attributes(self) -> dict[str, str]:
+        return {a: getattr(self, a) for a in PAIR_ATTRIBUTES}
+
+
+def caption(scene: Scene | PairScene, template: int = 0) -> str:
+    if isinstance(scene, PairScene):
+        return PAIR_TEMPLATES[template % len(PAIR_TEMPLATES)].format(**scene.attributes())
     values = scene.attributes()
     values["position"] = POSITION_PHRASES[scene.position]
     return TEMPLATES[template % len(TEMPLATES)].format(**values)
@@ -113,6 +157,8 @@ def caption(scene: Scene, template: int = 0) -> str:
 
 def parse_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
     """Read the attributes a prompt asks for (None where it names none or several), whatever the template."""
+    if spec.layout == "pair":
+        return _parse_pair_caption(text, spec)
     words = re.findall(r"[a-z]+", text.lower())
     found: dict[str, str | None] = {}
     for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
@@ -122,4 +168,21 @@ def parse_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
     found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
     positions = [p for p, phrase in POSITION_PHRASES.items() if phrase in text.lower() and p in spec.positions]
     found["position"] = positions[0] if len(positions) == 1 else None
+    return found
+
+
+def _parse_pair_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
+    """World v2: each clause "... on the left" / "... on the right" names one object's attributes."""
+    lowered = text.lower()
+    found: dict[str, str | None] = {a: None for a in PAIR_ATTRIBUTES}
+    for clause in re.split(r"\band\b|,", lowered):
+        sides = [slot for slot in SLOTS if re.search(rf"\bon the {slot}\b", clause)]
+        if len(sides) != 1:
+            continue
+        words = re.findall(r"[a-z]+", clause.split(f"on the {sides[0]}")[0])
+        for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
+            hits = {w for w in words if w in vocabulary}
+            found[f"{sides[0]}_{attribute}"] = hits.pop() if len(hits) == 1 else None
+    backgrounds = re.findall(r"([a-z]+) background", lowered)
+    found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
     return found

@@ -16,7 +16,7 @@ from delta_diff.scoring.train_world_scorer import (
     train_attribute_classifier,
 )
 from delta_diff.tracking import log_metrics, mlflow_metrics_logger
-from delta_diff.world import ATTRIBUTES, WorldSpec, make_prompt_set, make_world_images, parse_caption
+from delta_diff.world import WorldSpec, make_prompt_set, make_world_images, parse_caption
 from delta_diff.world.components import (
     TextEncoderConfig,
     TokenizerConfig,
@@ -53,6 +53,7 @@ class VAEParams(_Strict):
     model: VAEConfig = VAEConfig()
     training: VAETrainingConfig = VAETrainingConfig()
     checkpoint_dir: str | None = None
+    init_from: str | None = None  # a saved AutoencoderKL folder to fine-tune (world v2 starts from v1's VAE)
 
 
 class UNetParams(_Strict):
@@ -76,6 +77,9 @@ class CompetenceParams(_Strict):
     min_shape_accuracy: float = 0.8
     min_colour_accuracy: float = 0.8
     min_scorer_accuracy: float = 0.95
+    # Optional (world v2): every attribute of the teacher's samples, and the scorer on VAE reconstructions.
+    min_attribute_accuracy: float | None = None
+    min_reconstruction_accuracy: float | None = None
 
 
 def _pixels(folder: ImageFolder) -> torch.Tensor:
@@ -99,7 +103,8 @@ def make_text_encoder(tokenizer, config: TextEncoderConfig):
 
 def fit_vae(train_images: ImageFolder, params: VAEParams):
     pixels = _pixels(train_images)
-    vae, _ = train_vae(pixels, params.model, params.training, params.checkpoint_dir, mlflow_metrics_logger())
+    vae, _ = train_vae(pixels, params.model, params.training, params.checkpoint_dir, mlflow_metrics_logger(),
+                       init_from=params.init_from)
     mse = reconstruction_mse(vae, pixels[:2048])
     logger.info("VAE reconstruction MSE %.4f, latent scaling factor %.4f", mse, vae.config.scaling_factor)
     log_metrics({"vae.reconstruction_mse": mse, "vae.scaling_factor": vae.config.scaling_factor})
@@ -108,7 +113,7 @@ def fit_vae(train_images: ImageFolder, params: VAEParams):
 
 def fit_world_scorer(train_images: ImageFolder, vae, world: WorldSpec, params: ScorerParams):
     pixels = _pixels(train_images)
-    vocabulary = {a: world.values(a) for a in ATTRIBUTES}
+    vocabulary = {a: world.values(a) for a in world.attributes}
     labels = labels_from_metadata(train_images.metadata, vocabulary)
     reconstructions = reconstruct(vae, pixels) if params.train_on_reconstructions else None
     classifier, _ = train_attribute_classifier(pixels, reconstructions, labels, vocabulary, params.training,
@@ -140,7 +145,7 @@ def check_teacher_competence(teacher, classifier, world: WorldSpec, params: Comp
 
     real_images, real_meta = make_world_images(world, "eval", params.n_scorer_images, params.seed)
     pixels = images_to_tensor(real_images)
-    labels = labels_from_metadata(real_meta, {a: world.values(a) for a in ATTRIBUTES})
+    labels = labels_from_metadata(real_meta, {a: world.values(a) for a in world.attributes})
     decoded = reconstruct(teacher.vae, pixels)
     real_acc, recon_acc = attribute_accuracy(classifier, pixels, labels), attribute_accuracy(classifier, decoded, labels)
 
@@ -150,18 +155,30 @@ def check_teacher_competence(teacher, classifier, world: WorldSpec, params: Comp
         "scorer_on_vae_reconstructions": recon_acc,
         "sampling": {"steps": params.steps, "guidance_scale": params.guidance_scale, "n_prompts": params.n_prompts,
                      "seeds": f"{params.seed}..{params.seed + params.n_prompts - 1}"},
-        "chance": {a: 1 / len(world.values(a)) for a in ATTRIBUTES},
+        "chance": {a: 1 / len(world.values(a)) for a in world.attributes},
     }
     log_metrics({f"competence.teacher.{k}": v for k, v in teacher_result.summary.items()})
     log_metrics({f"competence.scorer_real.{k}": v for k, v in real_acc.items()})
     failures = []
-    if teacher_result.summary["shape_accuracy"] < params.min_shape_accuracy:
-        failures.append(f"shape {teacher_result.summary['shape_accuracy']:.2f} < {params.min_shape_accuracy}")
-    if teacher_result.summary["colour_accuracy"] < params.min_colour_accuracy:
-        failures.append(f"colour {teacher_result.summary['colour_accuracy']:.2f} < {params.min_colour_accuracy}")
+    summary = teacher_result.summary
+    # v1: "shape_accuracy"; world v2: "left_shape_accuracy", "right_shape_accuracy" (each checked)
+    for kind, minimum in (("shape", params.min_shape_accuracy), ("colour", params.min_colour_accuracy)):
+        for key in [k for k in summary if k == f"{kind}_accuracy" or k.endswith(f"_{kind}_accuracy")]:
+            if summary[key] < minimum:
+                name = key.removesuffix("_accuracy").replace("_", " ")
+                failures.append(f"{name} {summary[key]:.2f} < {minimum}")
+    if params.min_attribute_accuracy is not None:
+        for key in [k for k in summary if k.endswith("_accuracy")]:
+            if summary[key] < params.min_attribute_accuracy:
+                failures.append(f"teacher {key} {summary[key]:.3f} < {params.min_attribute_accuracy}")
     worst_scorer = min(real_acc.values())
     if worst_scorer < params.min_scorer_accuracy:
         failures.append(f"scorer {worst_scorer:.3f} < {params.min_scorer_accuracy} on real images")
+    if params.min_reconstruction_accuracy is not None and min(recon_acc.values()) < params.min_reconstruction_accuracy:
+        failures.append(f"scorer {min(recon_acc.values()):.3f} < {params.min_reconstruction_accuracy} on VAE "
+                        "reconstructions")
+    if world.layout == "pair":  # binding: every attribute of both objects right in one image
+        report["teacher_all_attributes_right"] = float((teacher_result.per_image["score"] == 1.0).mean())
     report["passed"] = not failures
     report["failures"] = failures
     for line in (f"{k}: {v:.3f}" for k, v in teacher_result.summary.items()):
