@@ -57,9 +57,12 @@ def main() -> None:
         teacher = catalog.load("embedded_teacher")
         cache = catalog.load("training_cache")
         prompt_sets = catalog.load("prompt_sets")
-        world = WorldSpec(**catalog.load("params:world"))
+        # Kedro hands parameters over validated (as the nodes' models) or as dicts, depending on the run
+        world, policy = catalog.load("params:world"), catalog.load("params:runtime")
+        world = world if isinstance(world, WorldSpec) else WorldSpec(**world)
+        policy = policy if isinstance(policy, DevicePolicy) else DevicePolicy(**policy)
         search = catalog.load("params:architecture_search")["search"]
-        policy = DevicePolicy(**catalog.load("params:runtime"))
+        search = search.model_dump() if hasattr(search, "model_dump") else search
         classifier = catalog.load("world_scorer") if search["theta"].get("scorer", "world") == "world" else None
     policy.place_frozen(teacher)
     space = ArchitectureSpace(dict(teacher.unet.config))
