@@ -43,8 +43,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
+
+from delta_diff.durable_files import write_json_durably, write_safetensors_durably
 
 logger = logging.getLogger(__name__)
 
@@ -126,40 +127,6 @@ def shard_name(shard: int) -> str:
 # ---------------------------------------------------------------------------------------------------- writing
 
 
-def _fsync_path(path: Path) -> None:
-    """Flush a file's or a folder's entry to disk (a rename is durable only once its folder is synced)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(tensors: dict[str, torch.Tensor], final: Path) -> None:
-    """Write a safetensors file so that ``final`` is either absent or whole, even after a crash or power loss."""
-    partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(partial))
-        _fsync_path(partial)
-        os.replace(partial, final)
-        _fsync_path(final.parent)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _write_json_durably(data: dict[str, Any], final: Path) -> None:
-    partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
-    try:
-        with open(partial, "w") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, final)
-        _fsync_path(final.parent)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def check_free_disk(folder: Path, needed_bytes: int, n_rows: int, bytes_per_row: int, text: TextMode) -> None:
     """Refuse before encoding when the cache cannot fit (the estimate is exact up to the shard headers)."""
     probe = folder
@@ -191,34 +158,34 @@ def write_training_cache(root: str | Path, plan: CachePlan) -> Path:
             "n_rows": plan.n_rows, "n_shards": plan.n_shards, "bytes_per_row": plan.layout.bytes_per_row(),
             "entries": {k: [d, list(s)] for k, (d, s) in plan.layout.row_entries().items()}}
     if _complete(folder, spec) is None:
-        todo = [s for s in range(plan.n_shards) if _shard_problem(folder, s, plan, spec) is not None]
+        problems = {s: _shard_problem(folder, s, plan, spec) for s in range(plan.n_shards)}
+        todo = [s for s, problem in problems.items() if problem is not None]
         needed = sum(plan.shard_rows(s)[1] - plan.shard_rows(s)[0] for s in todo) * plan.layout.bytes_per_row()
         check_free_disk(folder, needed, plan.n_rows, plan.layout.bytes_per_row(), plan.layout.text)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json_durably(spec, folder / "spec.json")
+        write_json_durably(spec, folder / "spec.json")
         for leftover in folder.glob(".*.partial-*"):  # a killed build's half-written shard
             leftover.unlink(missing_ok=True)
         done = plan.n_shards - len(todo)
         if done and todo:
             logger.info("training cache %s: %d of %d shards already built; encoding the other %d", folder, done,
                         plan.n_shards, len(todo))
-        write_durably(plan.encode_extras(), folder / "extras.safetensors")
+        write_safetensors_durably(plan.encode_extras(), folder / "extras.safetensors")
         for shard in tqdm(todo, desc="caching shards", disable=not plan.show_progress):
-            problem = _shard_problem(folder, shard, plan, spec)
-            if problem != "missing":
-                logger.warning("training cache: %s; re-encoding it", problem)
+            if problems[shard] != "missing":
+                logger.warning("training cache: %s; re-encoding it", problems[shard])
             start, stop = plan.shard_rows(shard)
             rows = plan.encode_rows(start, stop)
-            write_durably(_as_stored(rows, plan.layout, stop - start), folder / shard_name(shard))
+            write_safetensors_durably(_as_stored(rows, plan.layout, stop - start), folder / shard_name(shard))
         sizes = {shard_name(s): (folder / shard_name(s)).stat().st_size for s in range(plan.n_shards)}
-        _write_json_durably({**spec, "shard_bytes": sizes}, folder / "complete.json")
+        write_json_durably({**spec, "shard_bytes": sizes}, folder / "complete.json")
         logger.info("training cache %s: %d rows in %d shards, %s", folder, plan.n_rows, plan.n_shards,
                     _gb(sum(sizes.values())))
     else:
         logger.info("training cache %s is complete for these inputs; re-used (nothing re-encoded)", folder)
     current = root / "current.json"
     if not (current.is_file() and json.loads(current.read_text()).get("key") == plan.key):
-        _write_json_durably({"key": plan.key}, current)
+        write_json_durably({"key": plan.key}, current)
     return folder
 
 

@@ -39,6 +39,8 @@ from typing import Any, Protocol
 import torch
 from safetensors.torch import load_file, save_file
 
+from delta_diff.durable_files import fsync_path
+
 logger = logging.getLogger(__name__)
 
 FORMAT = 2  # 1: the hand-written layout before accelerate (student.safetensors, *.state.pt); its meta had no format
@@ -122,8 +124,8 @@ class TrainingCheckpoints:
                         "num_processes": accelerator.num_processes, "files": files}
                 (partial / META).write_text(json.dumps(meta, indent=1))
                 for path in partial.iterdir():
-                    _fsync(path)
-                _fsync(partial)  # the folder's entries, before the rename publishes them
+                    fsync_path(path)
+                fsync_path(partial)  # the folder's entries, before the rename publishes them
                 self._publish(partial, final)
                 self._prune(step)
             except Exception as caught:  # noqa: BLE001
@@ -138,7 +140,7 @@ class TrainingCheckpoints:
             shutil.rmtree(stale, ignore_errors=True)
             os.replace(final, stale)
         os.replace(partial, final)
-        _fsync(self.directory)
+        fsync_path(self.directory)
         if stale is not None:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -254,14 +256,6 @@ class TrainingCheckpoints:
             return loaded
         flags = torch.tensor([float(loaded)], device=accelerator.device)
         return bool(accelerator.gather(flags).min().item() == 1.0)
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def weights_digest(model) -> str:
