@@ -62,7 +62,7 @@ def build(seed: int = 0):
     noisy = sd_v1_noise_scheduler().add_noise(latents[:n], torch.randn(latents[:n].shape,
                                               generator=torch.Generator().manual_seed(seed)), steps)
     probe = SimilarityProbe(noisy, steps, text[:n], word_token_mask(teacher.tokenizer, list(meta.text[:n])))
-    prompts = make_prompt_set(spec, "eval", 4, seed=1000)
+    prompts = make_prompt_set(spec, "search", 4, seed=2000)  # the search's own prompts, as prepare_search
     scorer = WorldScorer(AttributeClassifier.from_pretrained(ROOT / "data/06_models/world_scorer"),
                          lambda p: parse_caption(p, spec))
     full = ArchitectureSpace(dict(teacher.unet.config))

@@ -72,7 +72,7 @@ def main() -> None:
                              search["probe"]["n_prompts"], search["probe"]["timesteps"],
                              training_noise_scheduler(teacher), search["probe"]["seed"],
                              text_encoder=teacher.text_encoder)
-    chosen = prompt_sets["eval"][: search["theta"]["n_prompts"]]
+    chosen = prompt_sets["search"][: search["theta"]["n_prompts"]]  # the search's own prompts, as prepare_search
     if classifier is None:  # an SD environment: HPS v2 as Theta, as its search uses
         from delta_diff.scoring.hps_v2 import load_hps_scorer
 

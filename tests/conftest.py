@@ -23,8 +23,12 @@ MICRO = {
         "surrogate": {"n_estimators": 20},
         "evolution": {"population": 6, "max_generations": 2, "patience": 2, "real_evaluations_per_generation": 2},
     }},
+    # The baseline trains like the stages (the run refuses a path and baseline trained unalike); its steps are
+    # the path's total, written by write_two_stage_path.
     "distill_stage": {"stage": {"distillation": {"steps": 2, "batch_size": 8, "log_every": 1, "checkpoint_every": 2},
-                                "validation_prompts": 2, "validation_steps": 2}},
+                                "validation_prompts": 2, "validation_steps": 2},
+                      "baseline": {"distillation": {"batch_size": 8, "log_every": 1, "checkpoint_every": 2},
+                                   "validation_prompts": 2, "validation_steps": 2}},
     "evaluate": {"n_prompts": 4, "steps": 3, "latency_repeats": 2, "probe_prompts": 4, "probe_timesteps": [500],
                  "grid_prompts": 3},
 }
@@ -33,9 +37,10 @@ MICRO = {
 def write_two_stage_path(project: Path) -> None:
     """A two-stage path in the project's local env, with the baseline's total steps written out (Kedro resolves
     base's derived total with base's n_stages)."""
-    steps = 2 * MICRO["distill_stage"]["stage"]["distillation"]["steps"]
+    stage_steps = MICRO["distill_stage"]["stage"]["distillation"]["steps"]
     (project / "conf" / "local" / "parameters_path.yml").write_text(
-        f"path:\n  n_stages: 2\ndistill_stage:\n  baseline:\n    distillation:\n      steps: {steps}\n")
+        f"path:\n  n_stages: 2\ndistill_stage:\n  baseline:\n    distillation:\n      steps: {2 * stage_steps}\n"
+        f"      snapshot_every: {stage_steps}\n")
 
 
 def latest(path):

@@ -57,13 +57,35 @@ class PathShapeCheck:
                 "Kedro resolves each conf environment separately, so an env that changes path.n_stages or the "
                 f"stage steps must also set distill_stage.baseline.distillation.steps: {requested * stage_steps}"
             )
+        # The paper's protocol (the baseline at one hop's steps) is read off the baseline's curve, kept every
+        # stage-steps steps; and the path and its baseline must differ only in how long they train.
+        stage_config, baseline_config = _distillation(stage), _distillation(baseline)
+        snapshot_every = baseline_config.get("snapshot_every", 0)
+        if requested > 1 and snapshot_every != stage_steps:
+            raise ValueError(
+                f"distill_stage.baseline.distillation.snapshot_every is {snapshot_every} but the path's stages train "
+                f"{stage_steps} steps; the baseline is kept every stage's steps (the one-hop protocol and its curve "
+                "are read off it). Kedro resolves each conf environment separately, so an env that changes the "
+                f"stage steps must also set distill_stage.baseline.distillation.snapshot_every: {stage_steps}")
+        from delta_diff.distill.trainer import KEYS_THAT_MAY_DIFFER
+
+        differing = sorted(k for k in set(stage_config) | set(baseline_config) if k not in KEYS_THAT_MAY_DIFFER
+                           and stage_config.get(k) != baseline_config.get(k))
+        if differing:
+            key = differing[0]
+            raise ValueError(
+                f"distill_stage.baseline.distillation.{key} is {baseline_config.get(key)!r} but "
+                f"distill_stage.stage.distillation.{key} is {stage_config.get(key)!r}: the path and its baseline must "
+                f"train alike (same seed, batch, learning rate, loss) except for their steps; differing: "
+                f"{', '.join(differing)}")
 
 
 class RunInputsCheck:
     """Cheap checks of what the run is about to use, before any node runs (seconds, not after hours):
     an SD teacher (CLIP's 49,408-token text encoder) with the embedded world's scorer configured (it reads only
-    world captions), a teacher whose scheduler predicts what distillation cannot train, and a training cache the
-    run does not build itself that was made by another text encoder or at another resolution."""
+    world captions), a teacher whose scheduler predicts what distillation cannot train, a student preset or genome
+    the teacher cannot reach, and a training cache the run does not build itself that was made by another text
+    encoder or at another resolution."""
 
     TEACHER = "embedded_teacher"
 
@@ -92,6 +114,9 @@ class RunInputsCheck:
                 f"the teacher {teacher} is a Stable Diffusion model but evaluate.world_score is true (the embedded "
                 "world's scorer reads only its own captions); set evaluate.world_score: false and "
                 "evaluate.hps_checkpoint")
+        for node_name, group in (("plan_path", "path"), ("prune_student", "distill_stage")):
+            if node_name in steps:
+                _check_student(teacher, group, _param(catalog, group, "student"))
         from delta_diff.sd.scheduler import PREDICTION_TYPES
 
         prediction = json.loads((teacher / "scheduler" / "scheduler_config.json").read_text()).get(
@@ -110,12 +135,37 @@ class RunInputsCheck:
                 raise ValueError(problem)
 
 
+def _check_student(teacher, group: str, student) -> None:
+    """Refuse a student preset or genome that the teacher's architecture space cannot reach (read from its U-Net
+    config alone, no weights), naming the key, before data_prep spends its time."""
+    import json
+
+    from delta_diff.architecture import ArchitectureError, ArchitectureSpace, preset_genome
+
+    preset = student["preset"] if isinstance(student, dict) else student.preset
+    genome = student["genome"] if isinstance(student, dict) else student.genome
+    if not preset and not genome:
+        return  # the parameter model names this
+    space = ArchitectureSpace(json.loads((teacher / "unet" / "config.json").read_text()))
+    key, value = (f"{group}.student.preset", preset) if preset else (f"{group}.student.genome", genome)
+    try:
+        preset_genome(space, preset) if preset else space.parse(genome)
+    except ArchitectureError as error:
+        raise ValueError(f"{key} is {value!r}, which the teacher {teacher} cannot reach: {error}. Choose another "
+                         "preset or genome (`python -m delta_diff.architecture` lists what it can lose)") from None
+
+
 def _param(catalog, group: str, *keys):
     """A parameter by path, whether the catalog holds it as a dict or as a validated model."""
     value = catalog.load(f"params:{group}")
     for key in keys:
         value = value[key] if isinstance(value, dict) else getattr(value, key)
     return value
+
+
+def _distillation(stage_params) -> dict:
+    distillation = stage_params["distillation"] if isinstance(stage_params, dict) else stage_params.distillation
+    return dict(distillation) if isinstance(distillation, dict) else distillation.model_dump()
 
 
 def _steps(stage_params) -> int:

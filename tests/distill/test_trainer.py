@@ -137,3 +137,64 @@ def test_a_raw_image_folder_is_encoded_on_the_fly(tmp_path):
     _, history = distill_student(parent, student, source, sd_v1_noise_scheduler(),
                                  DistillConfig(steps=2, batch_size=4, log_every=1), show_progress=False)
     assert [h["step"] for h in history] == [1, 2]
+
+
+def test_snapshots_are_the_student_at_their_step_and_survive_in_the_job_folder(parent, tmp_path):
+    """The baseline's curve: a 4-step run kept at step 2 holds exactly what a 2-step run returns."""
+    from delta_diff.distill.trainer import snapshot_folders
+
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
+    config = DistillConfig(steps=4, batch_size=8, learning_rate=2e-3, log_every=1, snapshot_every=2)
+    long, _ = distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config,
+                              checkpoint_dir=str(tmp_path / "ck"), show_progress=False)
+    short, _ = distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(),
+                               config.model_copy(update={"steps": 2, "snapshot_every": 0}), show_progress=False)
+    kept = snapshot_folders(tmp_path / "ck", config, parent, student)
+    assert list(kept) == [2]  # not the last step: that is the run's own result
+    from diffusers import UNet2DConditionModel
+
+    at_two = UNet2DConditionModel.from_pretrained(kept[2])
+    assert all(torch.equal(a, b) for a, b in zip(at_two.state_dict().values(), short.state_dict().values()))
+    assert not torch.equal(at_two.conv_in.weight, long.conv_in.weight)
+    with pytest.raises(ValueError, match="snapshot_every 2 needs a checkpoint_dir"):
+        distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config, show_progress=False)
+
+
+def test_dgkd_targets_imitate_the_parent_the_teacher_or_both(parent, tmp_path):
+    """'both' averages the KD terms over the parent and the original teacher: with the teacher being the parent it
+    trains as 'parent' (to rounding: autograd sums the two halves' gradients in another order, which Adam's
+    normalised steps carry to ~1e-4 of weights moved ~6e-3 here); 'teacher' imitates another model than the
+    parent; no teacher is refused."""
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
+    config = DistillConfig(steps=3, batch_size=8, learning_rate=2e-3, log_every=1)
+    run = lambda target, teacher: distill_student(  # noqa: E731
+        parent, student, tiny_cache(), sd_v1_noise_scheduler(), config.model_copy(update={"target": target}),
+        show_progress=False, teacher=teacher)
+    alone, alone_history = run("parent", None)
+    both, both_history = run("both", parent)
+    largest_difference = lambda a, b: max((x - y).abs().max().item()  # noqa: E731
+                                          for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert largest_difference(alone, both) < 2e-4
+    assert alone_history[-1]["loss"] == pytest.approx(both_history[-1]["loss"], rel=1e-5)
+    torch.manual_seed(5)
+    from diffusers import UNet2DConditionModel
+
+    other_teacher = UNet2DConditionModel(**tiny_unet_config()).eval()
+    imitating_other, _ = run("teacher", other_teacher)
+    assert largest_difference(imitating_other, alone) > 1e-3
+    with pytest.raises(ValueError, match="target 'both' needs the original teacher"):
+        run("both", None)
+
+
+def test_one_imitated_model_is_exactly_bk_sdms_loss():
+    from delta_diff.distill.losses import averaged_distillation_loss
+
+    g = torch.Generator().manual_seed(0)
+    student, parent_pred, target = (torch.randn(2, 4, 8, 8, generator=g) for _ in range(3))
+    features_s, features_p = {"a": torch.randn(2, 3, generator=g)}, {"b": torch.randn(2, 3, generator=g)}
+    weights = LossWeights()
+    one = distillation_loss(student, parent_pred, target, features_s, features_p, [("a", "b")], weights)
+    averaged = averaged_distillation_loss(student, target, features_s, [(parent_pred, features_p, [("a", "b")])], weights)
+    assert torch.equal(one[0], averaged[0]) and one[1] == averaged[1]

@@ -6,7 +6,8 @@ import yaml
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
-from delta_diff.experiments.aggregate import mean_spread_markdown, paired_differences, paired_figure, stage_table
+from delta_diff.experiments.aggregate import (curve_figure, curve_table, mean_spread_markdown, paired_differences,
+                                              paired_figure, stage_table)
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps
@@ -29,9 +30,12 @@ def test_each_run_writes_out_its_baselines_total_steps():
         {"name": "n2", "students": ["bk-sdm-tiny"], "n_stages": 2},
         {"name": "n4", "students": ["bk-sdm-tiny"], "n_stages": 4, "params": {STAGE_STEPS: 50}},
         {"name": "fixed", "students": ["bk-sdm-tiny"], "n_stages": 3, "params": {BASELINE_STEPS: 7}}])
-    steps = {run.variant: run.params["distill_stage"]["baseline"]["distillation"]["steps"]
-             for run in expand_runs(design, base_stage_steps=300)}
+    runs = expand_runs(design, base_stage_steps=300)
+    steps = {run.variant: run.params["distill_stage"]["baseline"]["distillation"]["steps"] for run in runs}
     assert steps == {"n2": 600, "n4": 200, "fixed": 7}
+    # and keeps its student every stage's steps: the one-hop protocol's baseline, from the same run
+    kept = {run.variant: run.params["distill_stage"]["baseline"]["distillation"]["snapshot_every"] for run in runs}
+    assert kept == {"n2": 300, "n4": 50, "fixed": 300}
 
 
 def test_bad_designs_are_named():
@@ -40,6 +44,17 @@ def test_bad_designs_are_named():
                          variants=[{"name": "a", "students": ["bk-sdm-huge"], "n_stages": 2}])
     with pytest.raises(ValueError, match="would replace a whole group"):
         nest({"a.b": 1, "a": 2})
+    # a path and a baseline trained unalike are not a comparison
+    unfair = [({"seed_params": ["distill_stage.stage.distillation.seed"]},
+               "has distill_stage.stage.distillation.seed but not distill_stage.baseline.distillation.seed"),
+              ({"params": {"distill_stage.baseline.distillation.learning_rate": 1e-3}},
+               "baseline.distillation.learning_rate is 0.001 but distill_stage.stage.distillation.learning_rate is "
+               "left at the base value")]
+    for change, message in unfair:
+        design = {"name": "x", "output": "o", "seeds": [0], "seed_params": [],
+                  "variants": [{"name": "a", "students": ["bk-sdm-tiny"], "n_stages": 2}], **change}
+        with pytest.raises(ValidationError, match=message):
+            ExperimentDesign(**design)
 
 
 def test_a_run_folder_gets_its_own_conf_data_and_mlflow(tmp_path):
@@ -51,10 +66,14 @@ def test_a_run_folder_gets_its_own_conf_data_and_mlflow(tmp_path):
     assert yaml.safe_load((folder / "conf/local/parameters.yml").read_text()) == {"path": {"n_stages": 3}}
 
 
-def fake_run(root, name, variant, seed, student_score, baseline_score):
+def fake_run(root, name, variant, seed, student_score, baseline_score, curve=None):
+    """A finished run's results; ``curve``: {step: world score} of the baseline along its run (S = the first)."""
     folder = root / name
     results = folder / "data/08_reporting/results.csv/2026-01-01T00.00.00.000Z"
     results.mkdir(parents=True)
+    curve_rows = [{"model": f"baseline_at_{step}", "role": "baseline_curve", "curve_step": step, "unet_params": 5,
+                   "world_score": score, "psnr_vs_teacher_db": 18.0, "attention_alignment_with_teacher": 0.5}
+                  for step, score in (curve or {}).items()]
     pd.DataFrame([
         {"model": "teacher", "role": "teacher", "unet_params": 10, "world_score": 0.8,
          "psnr_vs_teacher_db": float("nan"), "attention_alignment_with_teacher": 1.0},
@@ -62,8 +81,13 @@ def fake_run(root, name, variant, seed, student_score, baseline_score):
          "psnr_vs_teacher_db": 20.0, "attention_alignment_with_teacher": 0.7},
         {"model": "baseline", "role": "baseline", "unet_params": 5, "world_score": baseline_score,
          "psnr_vs_teacher_db": 22.0, "attention_alignment_with_teacher": 0.6},
+        *curve_rows,
     ]).to_csv(results / "results.csv", index=False)
-    (folder / DONE).write_text(json.dumps({"variant": variant, "student": "bk-sdm-tiny", "seed": seed}))
+    spec = {"variant": variant, "student": "bk-sdm-tiny", "seed": seed}
+    if curve:
+        spec.update(n_stages=len(curve) + 1,
+                    params={"distill_stage": {"stage": {"distillation": {"steps": min(curve)}}}})
+    (folder / DONE).write_text(json.dumps(spec))
     return folder
 
 
@@ -94,6 +118,27 @@ def test_paired_differences_compare_path_and_baseline_within_each_seed(tmp_path)
     assert (tmp_path / "paired.png").stat().st_size > 0
 
 
+def test_both_protocols_are_read_off_the_baselines_one_run(tmp_path):
+    # the path 0.6/0.7/0.8; the baseline 0.5 at S = 100 steps (one hop), 0.6 at 200, 0.65 at N x S = 300
+    folders = [fake_run(tmp_path, f"r{s}", "path_n3", s, 0.6 + 0.1 * s, 0.65, curve={100: 0.5, 200: 0.6})
+               for s in range(3)]
+    per_run, summary = aggregate_results(folders)
+    assert set(per_run["method"]) == {"path", "baseline", "baseline_1hop"}
+    paired = paired_differences(per_run).set_index("protocol")
+    assert paired.loc["one hop (baseline S steps, as each hop: TAKD / paper)", "world_score_diff_mean"] == pytest.approx(0.2)
+    assert paired.loc["one hop (baseline S steps, as each hop: TAKD / paper)", "world_score_path_ahead"] == "3/3"
+    assert paired.loc["equal compute (baseline N x S steps)", "world_score_diff_mean"] == pytest.approx(0.05)
+    curve = curve_table(folders)
+    assert list(curve["baseline_steps"]) == [100, 200, 300] and (curve["n_seeds"] == 3).all()
+    assert list(curve["world_score_mean"]) == pytest.approx([0.5, 0.6, 0.65])
+    assert curve["path_world_score_mean"].iloc[0] == pytest.approx(0.7)
+    assert "one hop (baseline S steps" in mean_spread_markdown(summary, paired_differences(per_run))
+    curve_figure(curve).savefig(tmp_path / "curve.png")
+    paired_figure(per_run).savefig(tmp_path / "paired.png")
+    results_figure(per_run).savefig(tmp_path / "results.png")
+    assert all((tmp_path / f).stat().st_size > 0 for f in ("curve.png", "paired.png", "results.png"))
+
+
 @pytest.mark.slow
 def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     """One real `kedro run` in its own folder; started again, the finished run is skipped."""
@@ -102,16 +147,19 @@ def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     project = make_run_folder(PROJECT_ROOT, tmp_path / "project")
     micro = {f"{top}.{key}": value for top, group in MICRO.items() for key, value in _flatten(group).items()}
     design = {"experiment": {"name": "micro", "output": "data/09_experiments/micro", "seeds": [0],
-                             "seed_params": ["distill_stage.stage.distillation.seed"], "params": micro,
+                             "seed_params": ["distill_stage.stage.distillation.seed",
+                                             "distill_stage.baseline.distillation.seed"], "params": micro,
                              "variants": [{"name": "path_n2", "students": ["bk-sdm-tiny"], "n_stages": 2}]}}
     (project / "micro.yml").write_text(yaml.safe_dump(design))
     monkeypatch.chdir(project)
     assert main(["micro.yml"]) == 0
     output = project / "data/09_experiments/micro"
     summary = pd.read_csv(output / "results_summary.csv")
-    assert set(summary["method"]) == {"path", "baseline"} and (summary["n_seeds"] == 1).all()
+    assert set(summary["method"]) == {"path", "baseline", "baseline_1hop"} and (summary["n_seeds"] == 1).all()
     assert (output / "results.png").is_file() and (output / "results_summary.md").is_file()
-    assert len(pd.read_csv(output / "results_paired.csv")) == 1
+    assert len(pd.read_csv(output / "results_paired.csv")) == 2  # both protocols
+    assert list(pd.read_csv(output / "results_curve.csv")["baseline_steps"]) == [2, 4]
+    assert (output / "results_curve.png").is_file()
     (run,) = (output / "runs").iterdir()
     stamp = (run / DONE).stat().st_mtime
     assert main(["micro.yml"]) == 0
@@ -126,3 +174,16 @@ def _flatten(group, prefix=""):
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def test_a_run_folder_in_another_env_holds_that_env_merged_with_the_overrides(tmp_path):
+    folder = make_run_folder(PROJECT_ROOT, tmp_path / "run", {"distill_stage": {"stage": {"distillation": {"seed": 2}}}},
+                             env="world_v2")
+    parameters = yaml.safe_load((folder / "conf/local/parameters.yml").read_text())
+    assert parameters["world"]["layout"] == "pair"  # conf/world_v2/parameters_teacher.yml
+    assert parameters["distill_stage"]["stage"] == {"checkpoint_root": "data/06_models/world_v2/checkpoints",
+                                                    "distillation": {"seed": 2}}
+    assert (folder / "conf/local/catalog.yml").is_file()
+    assert base_stage_steps(PROJECT_ROOT, "world_v2") == base_stage_steps(PROJECT_ROOT)
+    with pytest.raises(ValueError, match="no conf/nowhere environment"):
+        make_run_folder(PROJECT_ROOT, tmp_path / "other", env="nowhere")

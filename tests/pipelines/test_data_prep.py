@@ -26,8 +26,13 @@ def test_data_prep_writes_versioned_prompt_sets_and_cache(kedro_project):
     run_data_prep(kedro_project)
     model_input = kedro_project / "data" / "05_model_input"
     prompts = json.loads(only_version(model_input / "prompt_sets.json").read_text())
-    assert len(prompts["train"]) == 16 and len(prompts["eval"]) == 8
+    assert len(prompts["train"]) == 16 and len(prompts["eval"]) == 8 and len(prompts["search"]) == 32
     assert {"text", "seed", "shape", "colour"} <= set(prompts["eval"][0])
+    # The search selects on prompts (compositions and seeds) that evaluate never judges.
+    combination = lambda entry: tuple(entry[a] for a in ("shape", "colour", "size", "position", "background"))  # noqa: E731
+    assert not {combination(e) for e in prompts["search"]} & {combination(e) for e in prompts["eval"]}
+    assert not {e["text"] for e in prompts["search"]} & {e["text"] for e in prompts["eval"]}
+    assert not {e["seed"] for e in prompts["search"]} & {e["seed"] for e in prompts["eval"]}
     assert prompts["hps_benchmark"]["available"] is False and "hps_benchmark" in prompts["hps_benchmark"]["reason"]
     cache = open_training_cache(current_cache_folder(model_input / "training_cache"))
     rows = cache.rows(range(48))
@@ -47,6 +52,18 @@ def test_hps_benchmark_prompts_are_read_when_present(kedro_project):
     prompts = json.loads(only_version(kedro_project / "data" / "05_model_input" / "prompt_sets.json").read_text())
     assert prompts["hps_benchmark"]["available"] is True
     assert prompts["hps_benchmark"]["styles"]["photo"] == ["a photo of a cat", "a photo of a dog"]
+
+
+def test_overlapping_search_and_eval_prompt_files_are_refused(kedro_project):
+    raw = kedro_project / "data" / "01_raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "eval.json").write_text(json.dumps(["a red circle on the left", "a blue square"]))
+    (raw / "search.json").write_text(json.dumps(["a green triangle", "A  blue square"]))
+    files = {"eval_prompts_file": str(raw / "eval.json"), "search_prompts_file": str(raw / "search.json")}
+    params = {"data_prep": {**SMALL["data_prep"], "prompt_sets": {**SMALL["data_prep"]["prompt_sets"], **files}}}
+    with pytest.raises(Exception, match=r"both the search's and evaluate's sets, e.g. 'a blue square'"):
+        run_data_prep(kedro_project, params)
+    assert not (kedro_project / "data" / "05_model_input" / "prompt_sets.json").exists()
 
 
 def test_a_broken_image_folder_fails_before_caching(kedro_project):
@@ -71,3 +88,15 @@ def test_an_unchanged_rerun_reuses_the_cache_and_versions_only_the_prompt_sets(k
     summary_versions = sorted((kedro_project / "data" / "08_reporting" / "data_summary.json").iterdir())
     summary = json.loads((summary_versions[-1] / "data_summary.json").read_text())
     assert summary["cache"]["key"] == folder.name and summary["cache"]["rows"] == 48
+
+
+def test_prompt_set_settings_that_would_leak_evaluate_into_the_search_are_refused():
+    from delta_diff.pipelines.data_prep.nodes import PromptSetsParams
+
+    with pytest.raises(ValueError, match="search_prompts_file is not set but eval_prompts_file is"):
+        PromptSetsParams(eval_prompts_file="eval.json")
+    with pytest.raises(ValueError, match=r"search_seed: the search's seeds 1050..1081 overlap evaluate's 1000..1095"):
+        PromptSetsParams(search_seed=1050)
+    with pytest.raises(ValueError, match="n_search_prompts is 0"):
+        PromptSetsParams(n_search_prompts=0)
+    assert PromptSetsParams(eval_prompts_file="e.json", search_prompts_file="s.json").search_seed == 2000

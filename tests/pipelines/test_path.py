@@ -32,7 +32,13 @@ def test_path_shape_chains_stages_and_keeps_the_baseline_apart():
      ({"path": {"student": {"preset": None}}}, "exactly one of preset and genome"),
      ({"path": {"n_stages": 0}}, "n_stages"),
      ({"path": {"n_stages": 2}}, "built with 3 stages"),
-     ({"distill_stage": {"baseline": {"distillation": {"steps": 5}}}}, "the baseline must get the path's total")],
+     ({"distill_stage": {"baseline": {"distillation": {"steps": 5}}}}, "the baseline must get the path's total"),
+     ({"distill_stage": {"baseline": {"distillation": {"snapshot_every": 100}}}},
+      "baseline.distillation.snapshot_every is 100 but the path's stages train 300"),
+     ({"distill_stage": {"baseline": {"distillation": {"learning_rate": 1e-3}}}},
+      r"baseline.distillation.learning_rate is 0.001 but distill_stage.stage.distillation.learning_rate is 0.0005"),
+     ({"distill_stage": {"stage": {"distillation": {"seed": 3}}}}, "must train alike"),
+     ({"path": {"student": {"preset": None, "genome": "111"}}}, "path.student.genome is '111', which the teacher")],
 )
 def test_bad_path_parameters_fail_before_any_node(kedro_project, bad, message):
     with KedroSession.create(project_path=kedro_project, runtime_params=bad) as session:
@@ -56,7 +62,10 @@ def test_two_stage_path_runs_end_to_end_with_nested_architectures(kedro_project)
     baseline = UNet2DConditionModel.from_pretrained(latest(data / "06_models" / "baseline" / "distilled_unet"))
     assert count_params(dict(student.config)) == count_params(dict(baseline.config)) == plan["student_params"]
     results = latest(data / "08_reporting" / "results.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in results[1:]] == ["teacher", "stage_1", "stage_2", "baseline"]
+    assert [line.split(",")[0] for line in results[1:]] == ["teacher", "stage_1", "stage_2", "baseline", "baseline_at_2"]
+    # the baseline's one run, kept at one hop's steps too (the paper's protocol), measured like every model
+    (curve,) = (latest(data / "06_models" / "baseline" / "curve_unets")).iterdir()
+    assert curve.name == "step_000002" and (curve / "diffusion_pytorch_model.safetensors").is_file()
     markdown = latest(data / "08_reporting" / "results.md").read_text()
     assert "HPS v2: unavailable" in markdown
     for figure in ("comparison_grid.png", "attention_maps.png", "path_plot.png"):

@@ -78,7 +78,10 @@ def teacher():
 
 
 def world_probe(teacher, n=12, timesteps=(300, 600), seed=0):
-    spec = WorldSpec()
+    # Every held-out composition, as when these tests were calibrated (search_fraction 0: no search share). On
+    # evaluate's two thirds alone, seed 0, the colour word's median drops to -0.19 (seeds 1, 2: 0.29, 0.14; the
+    # whole held-out set: 0.33, 0.48, 0.33): colour-word localisation varies a lot between compositions.
+    spec = WorldSpec(search_fraction=0.0)
     images, meta = make_world_images(spec, "eval", n, seed=seed)
     latents, _ = encode_latents(teacher.vae, images_to_tensor(images))
     prompts = list(meta.text)
@@ -111,7 +114,7 @@ def test_phi_falls_as_more_is_removed(teacher):
 
 def object_masks(images, meta, index, resolution=8):
     """Per probe row, the share of each map cell covered by the object (pixels that differ from the background)."""
-    spec = WorldSpec()
+    spec = WorldSpec(search_fraction=0.0)
     masks = []
     for i in index.tolist():
         pixels = np.asarray(images[i], dtype=np.int16)

@@ -197,3 +197,25 @@ def test_schedules_count_optimizer_steps_under_gradient_accumulation():
     history = train(run, log_every=1, show_progress=False)
     assert [round(h["lr"] / 1e-2, 6) for h in history] == [round(cosine_with_warmup(s, 6, 3), 6) for s in range(1, 7)]
     assert all(h["samples_per_s"] > 0 for h in history)
+
+
+def test_a_snapshot_sees_the_weights_the_run_would_return_then_and_leaves_training_alone():
+    """Every snapshot_every steps before the last, with the EMA's weights swapped in (and swapped back out)."""
+    from delta_diff.training.loop import constant_lr
+
+    def run_for(steps):
+        run = make_run(total_steps=steps)
+        run.lr_lambda = constant_lr  # the same schedule whatever the length, so step 4 of 12 is a 4-step run
+        return run
+
+    seen = {}
+    snapshotted = run_for(12)
+    train(snapshotted, show_progress=False, snapshot_every=4,
+          on_snapshot=lambda step, model: seen.setdefault(step, [p.detach().clone() for p in model.parameters()]))
+    assert sorted(seen) == [4, 8]
+    four = run_for(4)
+    train(four, show_progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(seen[4], weights(four)))  # the EMA's, as the 4-step run returns
+    plain = run_for(12)
+    train(plain, show_progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights(snapshotted), weights(plain)))

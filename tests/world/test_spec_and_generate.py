@@ -35,6 +35,26 @@ def test_held_out_combinations_never_appear_in_training():
         assert {combo[position] for combo in split["train"]} == set(spec.values(attribute))
 
 
+def test_search_and_eval_combinations_are_disjoint_held_out_sets():
+    spec = WorldSpec()
+    split = spec.split()
+    train, search, evaluation = (set(split[k]) for k in ("train", "search", "eval"))
+    assert search and evaluation and not search & evaluation and not (search | evaluation) & train
+    assert len(search | evaluation | train) == len(spec.combinations())
+    assert len(search) == round((len(search) + len(evaluation)) * spec.search_fraction)
+    # The search's share comes out of the held-out block, never out of training (the shipped teacher's split).
+    assert set(WorldSpec(search_fraction=0.0).split()["train"]) == train
+    search_prompts = make_prompt_set(spec, "search", 40, seed=2000)
+    assert {tuple(row) for row in search_prompts[list(ATTRIBUTES)].itertuples(index=False)} <= search
+
+
+def test_an_empty_search_split_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="search_fraction"):
+        make_prompt_set(WorldSpec(search_fraction=0.0), "search", 4, seed=2000)
+    with pytest.raises(ValueError, match="world.search_fraction"):
+        WorldSpec(search_fraction=1.0)
+
+
 @pytest.mark.parametrize("template", range(len(TEMPLATES)))
 def test_every_caption_template_parses_back(template):
     spec = WorldSpec()

@@ -93,11 +93,13 @@ def test_v2_captions_parse_back(spec):
 
 def test_v2_splits_are_disjoint_and_teach_every_value(spec):
     split = spec.split()
-    assert len(split["eval"]) == round(0.1 * len(spec.combinations())) and not set(split["eval"]) & set(split["train"])
+    held_out = set(split["eval"]) | set(split["search"])
+    assert len(held_out) == round(0.1 * len(spec.combinations())) and not held_out & set(split["train"])
+    assert not set(split["eval"]) & set(split["search"])
     for k, attribute in enumerate(spec.attributes):
         assert {combo[k] for combo in split["train"]} == set(spec.values(attribute))
     _, meta = make_world_images(spec, "train", 2000, seed=0)
-    assert not set(map(tuple, meta[list(PAIR_ATTRIBUTES)].itertuples(index=False))) & set(split["eval"])
+    assert not set(map(tuple, meta[list(PAIR_ATTRIBUTES)].itertuples(index=False))) & held_out
     prompts = make_prompt_set(spec, "eval", 40, seed=1000)
     assert set(map(tuple, prompts[list(PAIR_ATTRIBUTES)].itertuples(index=False))) <= set(split["eval"])
 

@@ -3,6 +3,8 @@
 from .diffusers_model import DiffusersModelDataset
 from .image_folder import ImageFolderDataset
 from .latest_version import LatestVersionCSVDataset
+from .model_snapshots import ModelSnapshotsDataset
 from .training_cache import TrainingCacheDataset
 
-__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "LatestVersionCSVDataset", "TrainingCacheDataset"]
+__all__ = ["DiffusersModelDataset", "ImageFolderDataset", "LatestVersionCSVDataset", "ModelSnapshotsDataset",
+           "TrainingCacheDataset"]

@@ -45,3 +45,17 @@ def distillation_loss(student_pred: torch.Tensor, parent_pred: torch.Tensor, tar
     feature = feature_loss(student_features, parent_features, pairs, weights.normalise_features)
     total = weights.task * task + weights.output * output + weights.feature * feature
     return total, {"task": task.detach().item(), "out_kd": output.detach().item(), "feat_kd": feature.detach().item()}
+
+
+def averaged_distillation_loss(student_pred: torch.Tensor, target: torch.Tensor,
+                               student_features: dict[str, torch.Tensor],
+                               references: list[tuple[torch.Tensor, dict[str, torch.Tensor], list[tuple[str, str]]]],
+                               weights: LossWeights) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss against each imitated model (its prediction, features and feature pairs), averaged: the task term
+    once, the KD terms the mean over the models (one model: exactly ``distillation_loss``). DGKD (Son et al. 2021)
+    imitates the parent and the original teacher together this way."""
+    losses = [distillation_loss(student_pred, prediction, target, student_features, features, pairs, weights)
+              for prediction, features, pairs in references]
+    total = sum(loss for loss, _ in losses) / len(losses)
+    parts = {key: sum(p[key] for _, p in losses) / len(losses) for key in losses[0][1]}
+    return total, parts

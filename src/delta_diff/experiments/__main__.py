@@ -2,8 +2,9 @@
 
 Runs every `kedro run` of the experiment (skipping finished ones), then writes into <output>/:
 results_per_run.csv, results_summary.{csv,md} (mean ± std per variant x student x method), results_paired.csv
-(path minus baseline within each run), results_stages.csv (every model along the path), results.png and
-results_paired.png."""
+(path minus baseline within each run, under both protocols), results_stages.csv (every model along the path),
+results_curve.csv (the baseline every S steps of its run, next to the path's student), results.png,
+results_paired.png and results_curve.png."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .aggregate import (aggregate_results, mean_spread_markdown, paired_differences, paired_figure, results_figure,
-                        stage_table)
+from .aggregate import (aggregate_results, curve_figure, curve_table, mean_spread_markdown, paired_differences,
+                        paired_figure, results_figure, stage_table)
 from .design import ExperimentDesign
 from .runner import run_experiment
 
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     (output / "results_summary.md").write_text(mean_spread_markdown(summary, paired))
     results_figure(per_run).savefig(output / "results.png", dpi=110)
     paired_figure(per_run).savefig(output / "results_paired.png", dpi=110)
+    curve = curve_table(finished)
+    if not curve.empty:
+        curve.to_csv(output / "results_curve.csv", index=False)
+        curve_figure(curve).savefig(output / "results_curve.png", dpi=110)
     print(summary.to_string(index=False))
     return 0
 

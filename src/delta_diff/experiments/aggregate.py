@@ -1,4 +1,10 @@
-"""One table (mean, spread, n per variant x student x method) and one figure from the finished runs."""
+"""Tables (mean, spread, n per variant x student x method; paired differences per protocol; the baseline's curve)
+and figures from the finished runs.
+
+Two protocols are read off each run, whose baseline is one long run kept every S steps (S: the path's steps per
+hop): *equal compute* compares the path's student with the baseline at N x S steps (method ``baseline``), the
+*one-hop* protocol (TAKD's, most likely the paper's: every hop and the baseline trained the same schedule) with the
+baseline at S steps (method ``baseline_1hop``)."""
 
 from __future__ import annotations
 
@@ -22,14 +28,40 @@ def newest_results(folder: Path) -> pd.DataFrame:
     return pd.read_csv(versions[-1] / "results.csv")
 
 
-def run_rows(folder: Path) -> list[dict]:
-    """Per finished run: the path's student and the baseline, each metric also as a share of the teacher's."""
+PROTOCOLS = {"baseline": "equal compute (baseline N x S steps)",
+             "baseline_1hop": "one hop (baseline S steps, as each hop: TAKD / paper)"}
+
+
+def stage_steps(spec: dict) -> int | None:
+    """S, the run's steps per hop (written into every run by the runner), or None for runs from before."""
+    try:
+        return int(spec["params"]["distill_stage"]["stage"]["distillation"]["steps"])
+    except (KeyError, TypeError):
+        return None
+
+
+def _model_rows(folder: Path) -> tuple[dict, pd.DataFrame, dict[str, pd.Series]]:
+    """(run spec, results table, the models each method compares: path student, baseline, baseline at S)."""
     spec = json.loads((folder / DONE).read_text())
     table = newest_results(folder)
+    models = {"path": table[table["role"] == "student"].iloc[0], "baseline": table[table["role"] == "baseline"].iloc[0]}
+    steps = stage_steps(spec)
+    if spec.get("n_stages") == 1:
+        models["baseline_1hop"] = models["baseline"]  # one stage: the baseline trains exactly one hop's steps
+    elif "curve_step" in table and steps is not None:
+        at_hop = table[(table["role"] == "baseline_curve") & (table["curve_step"] == steps)]
+        if len(at_hop):
+            models["baseline_1hop"] = at_hop.iloc[0]
+    return spec, table, models
+
+
+def run_rows(folder: Path) -> list[dict]:
+    """Per finished run: the path's student and the baseline under both protocols, each metric also as a share of
+    the teacher's."""
+    spec, table, models = _model_rows(folder)
     teacher = table[table["role"] == "teacher"].iloc[0]
     rows = []
-    for method, role in (("path", "student"), ("baseline", "baseline")):
-        model = table[table["role"] == role].iloc[0]
+    for method, model in models.items():
         row = {"variant": spec["variant"], "student": spec["student"], "seed": spec["seed"], "method": method,
                "unet_params": int(model["unet_params"])}
         for metric in METRICS:
@@ -76,29 +108,93 @@ def stage_table(folders: list[Path]) -> pd.DataFrame:
                                ["unet_params", "psnr_vs_teacher_db", "attention_alignment_with_teacher"])
 
 
-def path_minus_baseline(per_run: pd.DataFrame, metrics) -> pd.DataFrame:
-    """One row per run (variant, student, seed): each metric of the path's student minus the baseline's."""
+def path_minus_baseline(per_run: pd.DataFrame, metrics, baseline: str = "baseline") -> pd.DataFrame:
+    """One row per run (variant, student, seed): each metric of the path's student minus the ``baseline``
+    method's (``baseline``: equal compute; ``baseline_1hop``: the one-hop protocol)."""
     keys = ["variant", "student", "seed"]
     path = per_run[per_run["method"] == "path"].set_index(keys)[list(metrics)]
-    baseline = per_run[per_run["method"] == "baseline"].set_index(keys)[list(metrics)]
-    return (path - baseline).reset_index()
+    other = per_run[per_run["method"] == baseline].set_index(keys)[list(metrics)]
+    return (path - other).dropna(how="all").reset_index()
 
 
 def paired_differences(per_run: pd.DataFrame) -> pd.DataFrame:
-    """Path minus baseline within each run (same seed, data and total steps), per variant x student: mean and
+    """Path minus baseline within each run (same seed and data), per protocol x variant x student: mean and
     spread of the difference and in how many seeds the path is ahead -- the comparison the claim is about."""
     metrics = [m for m in ("world_score", "psnr_vs_teacher_db", "attention_alignment_with_teacher", "hps_v2")
                if m in per_run and per_run[m].notna().any()]
-    difference = path_minus_baseline(per_run, metrics).dropna(how="all", subset=metrics)
+    rows = []
+    for baseline, protocol in PROTOCOLS.items():
+        if baseline not in set(per_run["method"]):
+            continue
+        rows += _paired_rows(path_minus_baseline(per_run, metrics, baseline).dropna(how="all", subset=metrics),
+                             metrics, protocol)
+    return pd.DataFrame(rows)
+
+
+def _paired_rows(difference: pd.DataFrame, metrics: list[str], protocol: str) -> list[dict]:
     rows = []
     for (variant, student), group in difference.groupby(["variant", "student"], sort=False):
-        row = {"variant": variant, "student": student, "n_seeds": len(group)}
+        row = {"protocol": protocol, "variant": variant, "student": student, "n_seeds": len(group)}
         for metric in metrics:
             row[f"{metric}_diff_mean"] = group[metric].mean()
             row[f"{metric}_diff_std"] = group[metric].std()
             row[f"{metric}_path_ahead"] = f"{int((group[metric] > 0).sum())}/{int(group[metric].notna().sum())}"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
+
+
+CURVE_METRICS = ("world_score", "psnr_vs_teacher_db", "attention_alignment_with_teacher")
+
+
+def curve_table(folders: list[Path]) -> pd.DataFrame:
+    """The baseline along its one run (every S steps up to N x S) next to the path's student, per variant x student x
+    baseline steps, mean and std over seeds: where each protocol sits on the baseline's curve."""
+    rows = []
+    for folder in folders:
+        spec, table, models = _model_rows(folder)
+        steps = stage_steps(spec)
+        if steps is None:
+            continue
+        base = {"variant": spec["variant"], "student": spec["student"], "seed": spec["seed"]}
+        teacher = table[table["role"] == "teacher"].iloc[0]
+        points = [(int(r["curve_step"]), r) for _, r in table[table["role"] == "baseline_curve"].iterrows()]
+        points.append((steps * int(spec["n_stages"]), models["baseline"]))
+        for step, model in points:
+            rows.append({**base, "baseline_steps": step, **{m: float(model[m]) for m in CURVE_METRICS},
+                         "world_score_of_teacher": float(model["world_score"]) / float(teacher["world_score"]),
+                         "path_world_score_of_teacher": float(models["path"]["world_score"]) / float(teacher["world_score"]),
+                         **{f"path_{m}": float(models["path"][m]) for m in CURVE_METRICS}, "hop_steps": steps})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    values = [c for c in table.columns if c not in ("variant", "student", "seed", "baseline_steps", "hop_steps")]
+    summary = mean_std_over_seeds(table, ["variant", "student", "baseline_steps", "hop_steps"], values)
+    return summary.sort_values(["variant", "student", "baseline_steps"], kind="stable").reset_index(drop=True)
+
+
+def curve_figure(curve: pd.DataFrame, metrics=("world_score_of_teacher", "psnr_vs_teacher_db",
+                                               "attention_alignment_with_teacher")):
+    """Per variant x student (rows) and metric (columns): the baseline's mean over seeds against its steps, a band
+    of one std, the path's student as a dashed line; the one-hop (S) and equal-compute (N x S) points marked."""
+    labels = list(dict.fromkeys(zip(curve["variant"], curve["student"])))
+    figure, axes = plt.subplots(len(labels), len(metrics), figsize=(4.2 * len(metrics), 2.8 * len(labels)),
+                                squeeze=False)
+    for i, (variant, student) in enumerate(labels):
+        part = curve[(curve["variant"] == variant) & (curve["student"] == student)]
+        x = part["baseline_steps"]
+        for ax, metric in zip(axes[i], metrics):
+            mean, std = part[f"{metric}_mean"], part[f"{metric}_std"].fillna(0.0)
+            ax.plot(x, mean, "o-", color="tab:red", label="baseline (one run)")
+            ax.fill_between(x, mean - std, mean + std, color="tab:red", alpha=0.15)
+            path = part[f"path_{metric}_mean"].iloc[0]
+            ax.axhline(path, color="tab:blue", linestyle="--", label="path's student")
+            ax.axvline(part["hop_steps"].iloc[0], color="grey", linewidth=0.8, linestyle=":")
+            ax.axvline(x.max(), color="grey", linewidth=0.8, linestyle=":")
+            ax.set_title(f"{variant} / {student}: {metric}", fontsize=8)
+            ax.set_xlabel("baseline steps (dotted: one hop S, equal compute N x S)", fontsize=7)
+        axes[i][0].legend(fontsize=7)
+    figure.tight_layout()
+    return figure
 
 
 def mean_spread_markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
@@ -121,10 +217,10 @@ def mean_spread_markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if not paired.empty:
         metrics = [c[: -len("_diff_mean")] for c in paired.columns if c.endswith("_diff_mean")]
-        header = ["variant", "student", "seeds"] + [f"{m}: path - baseline (path ahead)" for m in metrics]
+        header = ["protocol", "variant", "student", "seeds"] + [f"{m}: path - baseline (path ahead)" for m in metrics]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in paired.to_dict("records"):
-            cells = [row["variant"], row["student"], str(row["n_seeds"])]
+            cells = [row["protocol"], row["variant"], row["student"], str(row["n_seeds"])]
             cells += [f"{row[f'{m}_diff_mean']:+.4f}"
                       + ("" if pd.isna(row[f"{m}_diff_std"]) else f" ± {row[f'{m}_diff_std']:.4f}")
                       + f" ({row[f'{m}_path_ahead']})" for m in metrics]
@@ -141,14 +237,16 @@ def results_figure(per_run: pd.DataFrame, metrics=("world_score_of_teacher", "ps
     labels = list(dict.fromkeys(zip(per_run["variant"], per_run["student"])))
     figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 0.5 * len(labels) + 2.5), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for offset, (method, colour) in enumerate((("path", "tab:blue"), ("baseline", "tab:red"))):
+        methods = [m for m in (("path", "tab:blue"), ("baseline_1hop", "tab:orange"), ("baseline", "tab:red"))
+                   if m[0] in set(per_run["method"])]
+        for offset, (method, colour) in enumerate(methods):
             for i, (variant, student) in enumerate(labels):
                 values = per_run[(per_run["variant"] == variant) & (per_run["student"] == student)
                                  & (per_run["method"] == method)][metric].dropna()
                 if values.empty:
                     continue
-                y = i + (offset - 0.5) * 0.35
-                ax.barh(y, values.mean(), height=0.33, color=colour, alpha=0.35,
+                y = i + (offset - (len(methods) - 1) / 2) * 0.7 / len(methods)
+                ax.barh(y, values.mean(), height=0.66 / len(methods), color=colour, alpha=0.35,
                         label=method if i == 0 else None)
                 ax.plot(values, [y] * len(values), "o", color=colour, markersize=3)
         ax.set_yticks(range(len(labels)), [f"{v}\n{s}" for v, s in labels], fontsize=7)
@@ -163,22 +261,29 @@ def results_figure(per_run: pd.DataFrame, metrics=("world_score_of_teacher", "ps
 
 def paired_figure(per_run: pd.DataFrame, metrics=("world_score", "psnr_vs_teacher_db",
                                                   "attention_alignment_with_teacher")):
-    """Path minus baseline per run, one row per variant x student: right of the zero line, the path is ahead."""
-    difference = path_minus_baseline(per_run, metrics)
-    labels = list(dict.fromkeys(zip(difference["variant"], difference["student"])))
+    """Path minus baseline per run, one row per variant x student, one colour per protocol: right of the zero
+    line, the path is ahead."""
+    protocols = [(b, colour) for b, colour in (("baseline", "tab:purple"), ("baseline_1hop", "tab:orange"))
+                 if b in set(per_run["method"])]
+    differences = {b: path_minus_baseline(per_run, metrics, b) for b, _ in protocols}
+    labels = list(dict.fromkeys(zip(differences["baseline"]["variant"], differences["baseline"]["student"])))
     figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 0.45 * len(labels) + 2.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for i, (variant, student) in enumerate(labels):
-            values = difference[(difference["variant"] == variant) & (difference["student"] == student)][metric]
-            values = values.dropna()
-            if values.empty:
-                continue
-            ax.plot(values, [i] * len(values), "o", color="tab:purple", alpha=0.6, markersize=4)
-            ax.plot([values.mean()], [i], "|", color="black", markersize=14, markeredgewidth=2)
+        for offset, (baseline, colour) in enumerate(protocols):
+            difference = differences[baseline]
+            for i, (variant, student) in enumerate(labels):
+                values = difference[(difference["variant"] == variant) & (difference["student"] == student)][metric]
+                values = values.dropna()
+                if values.empty:
+                    continue
+                y = i + 0.2 * offset
+                ax.plot(values, [y] * len(values), "o", color=colour, alpha=0.6, markersize=4,
+                        label=PROTOCOLS[baseline] if i == 0 else None)
+                ax.plot([values.mean()], [y], "|", color="black", markersize=14, markeredgewidth=2)
         ax.axvline(0.0, color="grey", linewidth=1)
         ax.set_yticks(range(len(labels)), [f"{v}\n{s}" for v, s in labels], fontsize=7)
         ax.set_title(f"{metric}: path - baseline", fontsize=9)
-    figure.suptitle("Each dot one seed (same data and total steps); bar: mean. Right of zero: the path is ahead.",
-                    fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle("Each dot one seed (same data); bar: mean. Right of zero: the path is ahead.", fontsize=9)
     figure.tight_layout()
     return figure

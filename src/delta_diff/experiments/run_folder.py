@@ -9,12 +9,16 @@ from pathlib import Path
 
 import yaml
 
-SHIPPED = ("data/06_models/embedded_teacher", "data/06_models/world_scorer", "data/01_raw/sd_v1_4_unet_config.json")
+SHIPPED = ("data/06_models/embedded_teacher", "data/06_models/world_scorer", "data/01_raw/sd_v1_4_unet_config.json",
+           "data/06_models/embedded_teacher_v2", "data/06_models/world_scorer_v2")
 
 
-def make_run_folder(project: Path, folder: Path, overrides: dict | None = None) -> Path:
+def make_run_folder(project: Path, folder: Path, overrides: dict | None = None, env: str | None = None) -> Path:
     """Create (or refresh the configuration of) ``folder`` as a runnable copy of ``project``: every environment
-    of its conf except ``local``, which holds only ``overrides`` (as ``parameters.yml``) if any are given."""
+    of its conf except ``local``, which holds only ``overrides`` (as ``parameters.yml``) if any are given. With
+    ``env`` (e.g. world_v2), ``local`` holds that environment instead, its parameters deep-merged with the
+    overrides into one file (Kedro refuses a key set in two files of one environment), so a run is
+    ``kedro run`` with the default env either way."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(project / "pyproject.toml", folder / "pyproject.toml")
     (folder / "src").mkdir(exist_ok=True)  # the package itself is imported from the installed project
@@ -25,12 +29,35 @@ def make_run_folder(project: Path, folder: Path, overrides: dict | None = None) 
     mlflow_yml = folder / "conf" / "base" / "mlflow.yml"
     mlflow_yml.write_text(re.sub(r"mlflow_tracking_uri: .*", f"mlflow_tracking_uri: sqlite:///{folder.resolve()}/mlflow.db",
                                  mlflow_yml.read_text()))
-    (folder / "conf" / "local").mkdir()
-    if overrides:
-        (folder / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(overrides, sort_keys=True))
+    local = folder / "conf" / "local"
+    local.mkdir()
+    parameters = {}
+    if env is not None:
+        source = project / "conf" / env
+        if not source.is_dir() or env in ("base", "local"):
+            raise ValueError(f"experiment env {env!r}: no conf/{env} environment to run in (give e.g. world_v2)")
+        for path in sorted(source.iterdir()):
+            if path.name.startswith("parameters") and path.suffix in (".yml", ".yaml"):
+                parameters = deep_merge(parameters, yaml.safe_load(path.read_text()) or {})
+            elif path.is_file():
+                shutil.copy(path, local / path.name)
+    parameters = deep_merge(parameters, overrides or {})
+    if parameters:
+        (local / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=True))
     for relative in SHIPPED:
+        if not (project / relative).exists():
+            continue  # e.g. world v2's teacher before it is trained
         link = folder / relative
         if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to((project / relative).resolve())
     return folder
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, nested dicts merged key by key (as the project's "soft" parameter merge)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged

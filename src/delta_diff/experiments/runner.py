@@ -19,21 +19,22 @@ logger = logging.getLogger(__name__)
 DONE = "DONE.json"
 
 
-def base_stage_steps(project: Path) -> int:
-    """Steps per path stage in the project's base conf."""
+def base_stage_steps(project: Path, env: str | None = None) -> int:
+    """Steps per path stage in the project's base conf (with ``env`` over it)."""
     from kedro.config import OmegaConfigLoader
 
     from delta_diff.settings import CONFIG_LOADER_ARGS
 
-    loader = OmegaConfigLoader(str(project / "conf"), base_env="base", default_run_env="base",
-                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
+    loader = OmegaConfigLoader(str(project / "conf"), base_env="base", default_run_env=env or "base",
+                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
+                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
     return int(loader["parameters"]["distill_stage"]["stage"]["distillation"]["steps"])
 
 
 def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = False) -> list[Path]:
     """Every run of ``design``; returns the finished run folders in design order."""
     # Seed by seed, so that a stopped experiment leaves every variant with the same seeds done.
-    runs = sorted(expand_runs(design, base_stage_steps(project)), key=lambda run: run.seed)
+    runs = sorted(expand_runs(design, base_stage_steps(project, design.env)), key=lambda run: run.seed)
     root = project / design.output / "runs"
     finished = []
     for index, run in enumerate(runs, 1):
@@ -45,7 +46,7 @@ def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = Fals
         if dry_run:
             logger.info("[%d/%d] %s: would run with %s", index, len(runs), run.name, json.dumps(run.params))
             continue
-        make_run_folder(project, folder, run.params)
+        make_run_folder(project, folder, run.params, env=design.env)
         logger.info("[%d/%d] %s: kedro run (log: %s)", index, len(runs), run.name, folder / "run.log")
         start = time.perf_counter()
         with open(folder / "run.log", "a") as log:

@@ -6,7 +6,8 @@
   through the real scorer's loading path);
 * ``images/`` + ``metadata.csv``: a small image folder in BK-SDM's format (the embedded world's scenes rendered
   at 64 px stand in for LAION pairs);
-* ``eval_prompts.json`` and ``hps_benchmark/<style>.json``: held-out prompts and the four HPS v2 styles.
+* ``eval_prompts.json``, ``search_prompts.json`` and ``hps_benchmark/<style>.json``: evaluate's prompts, the
+  search's own (disjoint) prompts and the four HPS v2 styles.
 
 Each part is skipped when it is already there, so a second call returns at once.
 
@@ -24,6 +25,8 @@ SMOKE_HPS_MODEL = "ViT-S-32-alt"  # conf/sd_smoke names the same
 IMAGE_SIZE = 64
 EVAL_PROMPTS = ["a photograph of an astronaut riding a horse", "a red bicycle leaning against a brick wall",
                 "a bowl of ramen on a wooden table, studio lighting", "a lighthouse on a cliff at sunset"]
+SEARCH_PROMPTS = ["a red fox in a snowy forest", "a steam train crossing a stone bridge",
+                  "a plate of sushi on a black table", "a windmill in a field of tulips"]
 HPS_STYLES = {  # two prompts per benchmark style, in the benchmark's own file names
     "anime": ["a girl with blue hair in a school uniform, anime style", "a giant robot over a neon city, anime"],
     "concept-art": ["a floating castle above the clouds, concept art", "an alien desert with two moons, concept art"],
@@ -50,6 +53,7 @@ def build_smoke_inputs(out: str | Path, n_images: int = 24, report=print) -> Pat
         write_image_folder(out / "images", images, metadata[["file_name", "text"]])
         report(f"wrote {n_images} {IMAGE_SIZE}-px image-caption pairs to {out / 'images'}")
     _write_json(out / "eval_prompts.json", EVAL_PROMPTS)
+    _write_json(out / "search_prompts.json", SEARCH_PROMPTS)
     for style, prompts in HPS_STYLES.items():
         _write_json(out / "hps_benchmark" / f"{style}.json", prompts)
     return out

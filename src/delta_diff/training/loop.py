@@ -12,7 +12,8 @@ It owns what the trainers must not each do their own way:
   weights (diffusers' ``EMAModel``, copied into the model at the end);
 * a non-finite loss on any rank stops every rank with the same message, before its gradients are used;
 * logging: windowed means over ranks into history rows (loss, the loss's parts, lr, samples_per_s) and
-  ``log_metrics``, progress, and validation callbacks on the main process only;
+  ``log_metrics``, progress, and validation and snapshot callbacks on the main process only (a snapshot sees
+  the weights the run would return at that step: the EMA's, when there is one);
 * checkpoints (``TrainingCheckpoints``: accelerate's ``save_state``/``load_state`` plus the loop's own states),
   written every ``checkpoint_every`` optimizer steps and at the end; a rerun resumes bit-exactly from the newest.
 
@@ -131,11 +132,14 @@ def train(
     show_progress: bool = True,
     on_validate: Callable[[int, torch.nn.Module], None] | None = None,
     validate_every: int = 0,
+    on_snapshot: Callable[[int, torch.nn.Module], None] | None = None,
+    snapshot_every: int = 0,
 ) -> list[dict]:
     """Train ``run.model`` to ``run.total_steps``, resuming from the newest loadable checkpoint if there is one;
     returns the history (one row of means per ``log_every`` steps, the same on every rank). The model ends
     unwrapped, in eval mode, with the EMA weights when there is an EMA. ``on_validate(step, model)`` runs on the
-    main process every ``validate_every`` steps."""
+    main process every ``validate_every`` steps; ``on_snapshot(step, model)`` every ``snapshot_every`` steps before
+    the last, with the EMA weights in the model when there is an EMA (e.g. to keep a training curve's models)."""
     from diffusers.training_utils import EMAModel
 
     accelerator = make_accelerator(run.policy, run.gradient_accumulation, run.name)
@@ -209,6 +213,15 @@ def train(
             window, clock = {}, time.perf_counter()
         if on_validate is not None and validate_every and done % validate_every == 0 and main:
             on_validate(done, module.eval())
+            module.train()
+        if on_snapshot is not None and snapshot_every and done % snapshot_every == 0 and done < run.total_steps \
+                and main:
+            if ema is not None:
+                ema.store(module.parameters())
+                ema.copy_to(module.parameters())
+            on_snapshot(done, module.eval())
+            if ema is not None:
+                ema.restore(module.parameters())
             module.train()
         if checkpoints is not None and (done % checkpoint_every == 0 or done == run.total_steps):
             checkpoints.save(accelerator, done, states, generator)

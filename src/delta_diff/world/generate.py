@@ -52,9 +52,12 @@ def make_world_images(spec: WorldSpec, split: str, n: int, seed: int) -> tuple[l
 
 
 def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFrame:
-    """Prompts (with the attributes they ask for) for sampling and scoring; ``eval`` uses held-out combinations
-    only, cycling through all of them before repeating so that every one is judged."""
+    """Prompts (with the attributes they ask for) for sampling and scoring from one split's combinations (``search``
+    and ``eval`` are disjoint held-out ones), cycling through all of them before repeating so that every one is judged."""
     combos = spec.split()[split]
+    if not combos:
+        raise ValueError(f"the world's {split!r} split is empty; raise world.held_out_fraction (or, for "
+                         "'search', world.search_fraction)")
     rng = random.Random(f"{seed}:{split}:prompts")
     order = list(combos)
     rng.shuffle(order)

@@ -67,7 +67,10 @@ class WorldSpec(BaseModel):
         "gray": (128, 128, 128),
         "purple": (120, 50, 150),
     }
-    held_out_fraction: float = 0.1  # share of full attribute combinations kept for evaluation only
+    held_out_fraction: float = 0.1  # share of full attribute combinations kept out of training
+    # Share of those held-out combinations given to the architecture search (Theta, surrogate targets, stage
+    # validation); the rest are evaluate's alone, so nothing is selected on the combinations it is judged on.
+    search_fraction: float = 1 / 3
     split_seed: int = 0
     # "single": one object (v1, the shipped teacher's world); "pair": two objects left and right (world v2,
     # conf/world_v2), where ``positions`` is not used.
@@ -86,6 +89,8 @@ class WorldSpec(BaseModel):
             raise ValueError(f"image_size {self.image_size} is too small to draw shapes (>= 16)")
         if not 0 <= self.held_out_fraction < 1:
             raise ValueError(f"held_out_fraction {self.held_out_fraction} must be in [0, 1)")
+        if not 0 <= self.search_fraction < 1:
+            raise ValueError(f"world.search_fraction {self.search_fraction} must be in [0, 1)")
         words = [*self.shapes, *self.colours, *self.sizes, *self.backgrounds]
         if len(set(words)) != len(words):
             raise ValueError("shape, colour, size and background words must all differ (captions are parsed back)")
@@ -101,13 +106,20 @@ class WorldSpec(BaseModel):
         return list(itertools.product(*(self.values(a) for a in self.attributes)))
 
     def split(self) -> dict[str, list[tuple[str, ...]]]:
-        """Train / held-out evaluation combinations, fixed by ``split_seed``. Every single attribute value still
-        occurs in training; only their combinations are new at evaluation."""
+        """Three disjoint sets of attribute combinations, fixed by ``split_seed``: ``train`` (the teacher's and
+        the distillation's images), ``search`` (held out of training; the architecture search selects on them)
+        and ``eval`` (held out of training and of the search; only evaluate and the teacher's competence check
+        see them). Every single attribute value still occurs in training; only their combinations are new."""
         combos = self.combinations()
         rng = random.Random(self.split_seed)
         rng.shuffle(combos)
-        n_eval = int(round(len(combos) * self.held_out_fraction))
-        return {"eval": sorted(combos[:n_eval]), "train": sorted(combos[n_eval:])}
+        n_held_out = int(round(len(combos) * self.held_out_fraction))
+        # The search takes the tail of the held-out block, so training's combinations are the same for every
+        # search_fraction (the shipped teacher's were drawn before the search had a split of its own).
+        n_search = int(round(n_held_out * self.search_fraction))
+        return {"eval": sorted(combos[: n_held_out - n_search]),
+                "search": sorted(combos[n_held_out - n_search: n_held_out]),
+                "train": sorted(combos[n_held_out:])}
 
 
 @dataclass(frozen=True)

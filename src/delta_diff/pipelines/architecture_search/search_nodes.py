@@ -123,10 +123,12 @@ def prepare_search(parent, plan: dict[str, Any], prompt_sets: dict[str, Any], tr
     space = search_space(plan)
     budget = int(plan["budget"])
     check_budget(space, budget)
-    evaluation = prompt_sets.get("eval") or []
-    if not evaluation:
-        raise ValueError("prompt_sets has no eval prompts; rerun data_prep (Theta needs prompts)")
-    chosen = evaluation[: params.theta.n_prompts]
+    # The search's own prompts, never evaluate's (data_prep checks they are disjoint).
+    search_prompts = prompt_sets.get("search") or []
+    if not search_prompts:
+        raise ValueError("prompt_sets has no search prompts (made before the search had its own split?); rerun "
+                         "data_prep (kedro run --pipelines data_prep)")
+    chosen = search_prompts[: params.theta.n_prompts]
     runtime.place_frozen(parent)  # this node's own freshly loaded parent
     tokenizer = parent.tokenizer
     special = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]

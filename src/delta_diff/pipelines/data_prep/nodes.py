@@ -39,17 +39,38 @@ class TrainingImagesParams(BaseModel):
 
 
 class PromptSetsParams(BaseModel):
+    """Three prompt sets that never share a prompt: ``train`` (captions of the training images, for probes),
+    ``search`` (what the architecture search selects on: Theta, surrogate targets, stage validation) and
+    ``eval`` (evaluate's alone). From the world, search and eval prompts come from disjoint held-out
+    combinations (``world.search_fraction``); with ``eval_prompts_file`` the search needs its own file."""
+
     model_config = ConfigDict(extra="forbid")
     n_train_prompts: int = 256
     n_eval_prompts: int = 96
     eval_seed: int = 1000
-    eval_prompts_file: str | None = None  # a JSON list of prompts; None: the world's held-out prompts
+    eval_prompts_file: str | None = None  # a JSON list of prompts; None: the world's held-out eval combinations
+    n_search_prompts: int = 32
+    search_seed: int = 2000
+    search_prompts_file: str | None = None  # a JSON list of prompts; None: the world's held-out search combinations
     hps_benchmark_folder: str | None = None
 
     @model_validator(mode="after")
-    def _positive(self) -> PromptSetsParams:
-        if self.n_train_prompts < 1 or self.n_eval_prompts < 1:
-            raise ValueError("n_train_prompts and n_eval_prompts must be >= 1")
+    def _consistent(self) -> PromptSetsParams:
+        for key in ("n_train_prompts", "n_eval_prompts", "n_search_prompts"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"data_prep.prompt_sets.{key} is {getattr(self, key)}; it must be >= 1")
+        if self.eval_prompts_file and not self.search_prompts_file:
+            raise ValueError(
+                "data_prep.prompt_sets.search_prompts_file is not set but eval_prompts_file is: the search must "
+                "select on prompts of its own, never on evaluate's; give a JSON list of other prompts (e.g. a "
+                "held-back slice of the training captions)")
+        eval_seeds = range(self.eval_seed, self.eval_seed + self.n_eval_prompts)
+        search_seeds = range(self.search_seed, self.search_seed + self.n_search_prompts)
+        if eval_seeds.start < search_seeds.stop and search_seeds.start < eval_seeds.stop:
+            raise ValueError(
+                f"data_prep.prompt_sets.search_seed: the search's seeds {search_seeds.start}..{search_seeds.stop - 1}"
+                f" overlap evaluate's {eval_seeds.start}..{eval_seeds.stop - 1} (eval_seed); move search_seed to "
+                f"{eval_seeds.stop} or beyond")
         return self
 
 
@@ -81,39 +102,58 @@ def collect_training_images(world: WorldSpec, params: TrainingImagesParams) -> I
     return training_images
 
 
+def _prompts_from_file(path: str, n: int, seed: int, key: str) -> list[dict[str, Any]]:
+    try:
+        listed = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"data_prep.prompt_sets.{key} {path}: {error}; give a JSON list of prompt strings") from None
+    if not isinstance(listed, list):
+        raise ValueError(f"data_prep.prompt_sets.{key} {path} holds a JSON {type(listed).__name__}; give a list "
+                         "of strings")
+    texts = validate_prompts(listed[:n], f"{key} ({path})")
+    return [{"text": t, "seed": seed + i} for i, t in enumerate(texts)]
+
+
+def check_disjoint_prompts(search: list[dict[str, Any]], evaluation: list[dict[str, Any]]) -> None:
+    """Refuse a search prompt that evaluate also judges (compared after whitespace/case normalisation)."""
+    normalise = lambda text: " ".join(text.lower().split())  # noqa: E731
+    shared = sorted({normalise(e["text"]) for e in search} & {normalise(e["text"]) for e in evaluation})
+    if shared:
+        raise ValueError(
+            f"data_prep.prompt_sets: {len(shared)} prompt(s) are in both the search's and evaluate's sets, e.g. "
+            f"{shared[0]!r}; the search would select on the test set. Remove them from search_prompts_file or "
+            "eval_prompts_file")
+
+
 def build_prompt_sets(training_images: ImageFolder, teacher, world: WorldSpec, params: PromptSetsParams) -> dict[str, Any]:
-    """Train prompts (captions of the training set), evaluation prompts with their seeds (the world's held-out
-    combinations, or a file), and the HPS v2 benchmark prompts when present; over-long prompts are truncated
-    as the teacher's tokenizer will, with a warning."""
+    """Train prompts (captions of the training set), the search's and evaluate's prompts with their seeds (the
+    world's disjoint held-out combinations, or files), and the HPS v2 benchmark prompts when present; over-long
+    prompts are truncated as the teacher's tokenizer will, with a warning."""
     step = max(1, len(training_images) // params.n_train_prompts)
     train = validate_prompts(training_images.captions[::step][: params.n_train_prompts], "train prompts")
     if params.eval_prompts_file:
-        path = Path(params.eval_prompts_file)
-        try:
-            listed = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"eval_prompts_file {path}: {error}; give a JSON list of prompt strings") from None
-        if not isinstance(listed, list):
-            raise ValueError(f"eval_prompts_file {path} holds a JSON {type(listed).__name__}; give a list of strings")
-        eval_prompts = validate_prompts(listed[: params.n_eval_prompts], f"eval prompts ({path})")
-        evaluation = [{"text": t, "seed": params.eval_seed + i} for i, t in enumerate(eval_prompts)]
+        evaluation = _prompts_from_file(params.eval_prompts_file, params.n_eval_prompts, params.eval_seed,
+                                        "eval_prompts_file")
     else:
-        table = make_prompt_set(world, "eval", params.n_eval_prompts, params.eval_seed)
-        evaluation = table.to_dict(orient="records")
+        evaluation = make_prompt_set(world, "eval", params.n_eval_prompts, params.eval_seed).to_dict(orient="records")
+    if params.search_prompts_file:
+        search = _prompts_from_file(params.search_prompts_file, params.n_search_prompts, params.search_seed,
+                                    "search_prompts_file")
+    else:
+        search = make_prompt_set(world, "search", params.n_search_prompts,
+                                 params.search_seed).to_dict(orient="records")
     tokenizer = teacher.tokenizer
     train, train_cut = truncate_to_tokenizer(train, tokenizer, "train prompts")
-    eval_texts, eval_cut = truncate_to_tokenizer([e["text"] for e in evaluation], tokenizer, "eval prompts")
-    for entry, text in zip(evaluation, eval_texts):
-        entry["text"] = text
+    truncated = {"train": train_cut}
+    for name, entries in (("search", search), ("eval", evaluation)):
+        texts, truncated[name] = truncate_to_tokenizer([e["text"] for e in entries], tokenizer, f"{name} prompts")
+        for entry, text in zip(entries, texts):
+            entry["text"] = text
+    check_disjoint_prompts(search, evaluation)
     hps = read_hps_benchmark_prompts(params.hps_benchmark_folder)
     if not hps["available"]:
         logger.warning("HPS v2 benchmark prompts absent: %s", hps["reason"])
-    return {
-        "train": train,
-        "eval": evaluation,
-        "hps_benchmark": hps,
-        "truncated": {"train": train_cut, "eval": eval_cut},
-    }
+    return {"train": train, "search": search, "eval": evaluation, "hps_benchmark": hps, "truncated": truncated}
 
 
 def cache_latents_and_text(training_images: ImageFolder, teacher, params: CacheParams,
@@ -130,7 +170,8 @@ def summarise_data(training_images: ImageFolder, prompt_sets: dict[str, Any], ca
     hps = prompt_sets["hps_benchmark"]
     return {
         "training_images": {"count": len(training_images), "folder": str(training_images.root)},
-        "prompts": {"train": len(prompt_sets["train"]), "eval": len(prompt_sets["eval"]),
+        "prompts": {"train": len(prompt_sets["train"]), "search": len(prompt_sets["search"]),
+                    "eval": len(prompt_sets["eval"]),
                     "truncated": {k: len(v) for k, v in prompt_sets["truncated"].items()}},
         "hps_benchmark": {"available": hps["available"], "reason": hps["reason"],
                           "prompts": {k: len(v) for k, v in hps["styles"].items()}},

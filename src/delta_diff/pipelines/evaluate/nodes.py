@@ -58,6 +58,14 @@ def hps_v2_setup(params: EvaluateParams, prompt_sets, runtime: DevicePolicy) -> 
     return load_hps_scorer(params.hps_checkpoint, model_name=params.hps_model_name, policy=runtime), None
 
 
+def curve_pipelines(teacher, curve_unets: dict[str, Any]) -> dict[str, Any]:
+    """``{"baseline_at_150": pipeline, ...}``: each of the baseline's kept students (``{"step_000150": loader}``) in the
+    teacher's pipeline, ordered by step."""
+    steps = {int(name.split("_")[-1]): load for name, load in curve_unets.items()}
+    return {f"baseline_at_{step}": type(teacher)(**{**teacher.components, "unet": steps[step]()})
+            for step in sorted(steps)}
+
+
 def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, training_cache,
                     classifier: AttributeClassifier, world: WorldSpec, params: EvaluateParams, runtime: DevicePolicy):
     """Results table (one row per model, the paper's shape) and figures; ``models`` maps names to pipelines
@@ -78,6 +86,9 @@ def evaluate_models(models: dict[str, Any], roles: dict[str, str], prompt_sets, 
     result = evaluate_models_protocol(models, roles, prompts, probe, protocol, world_scorer, hps_scorer,
                                       prompt_sets.get("hps_benchmark", {}).get("styles"))
     table = result.table
+    # The optimizer steps behind each point of the baseline's curve (its final model is the "baseline" row).
+    table.insert(2, "curve_step", [int(n.rsplit("_", 1)[1]) if roles[n] == "baseline_curve" else None
+                                   for n in table["model"]])
     if hps_scorer is not None:  # the HPS version in every HPS column's name (hps_v2.0_photo, ..., hps_v2.0)
         table = table.rename(columns={c: c.replace("hps_v2", f"hps_{hps_scorer.version}")
                                       for c in table.columns if c.startswith("hps_v2")})

@@ -15,16 +15,22 @@ def evaluate_pipeline(n_stages: int) -> Pipeline:
     datasets = ["embedded_teacher"] + [f"{n}.student_pipeline" for n in names[1:]]
     roles = {"teacher": "teacher", "baseline": "baseline", f"stage_{n_stages}": "student"}
     roles.update({f"stage_{i}": "assistant" for i in range(1, n_stages)})
+    # With several stages the baseline's run kept its student every steps-per-stage steps (path/pipeline.py):
+    # those are measured too, as the baseline's curve.
+    curve = ["baseline.curve_unets"] if n_stages > 1 else []
 
     def evaluate_models(prompt_sets, training_cache, world_scorer, world, params: EvaluateParams,
                         runtime: DevicePolicy, *pipelines):
-        return nodes.evaluate_models(dict(zip(names, pipelines)), roles, prompt_sets, training_cache, world_scorer,
-                                     world, params, runtime)
+        models = dict(zip(names, pipelines))
+        if curve:
+            models.update(nodes.curve_pipelines(models["teacher"], pipelines[-1]))
+        return nodes.evaluate_models(models, {**roles, **{n: "baseline_curve" for n in models if n not in roles}},
+                                     prompt_sets, training_cache, world_scorer, world, params, runtime)
 
     return Pipeline([
         Node(evaluate_models,
              ["prompt_sets", "training_cache", "world_scorer", "params:world", "params:evaluate", "params:runtime",
-              *datasets],
+              *datasets, *curve],
              ["results_table", "results_markdown", "comparison_grid", "attention_maps_figure", "path_plot",
               "evaluation_notes"],
              name="evaluate_models"),

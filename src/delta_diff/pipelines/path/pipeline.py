@@ -17,6 +17,7 @@ from pathlib import Path
 from kedro.pipeline import Node, Pipeline
 
 from delta_diff.pipelines.architecture_search.pipeline import search_stage
+from delta_diff.pipelines.distill_stage.nodes import teacher_target
 from delta_diff.pipelines.distill_stage.pipeline import distill_stage_template
 
 from . import nodes
@@ -72,26 +73,40 @@ def path_pipeline(n_stages: int) -> Pipeline:
         steps.append(Node(_bound(nodes.plan_stage, index), inputs, f"{stage}.search_plan", name="plan",
                           namespace=stage))
         steps.append(search_stage(stage, parent, plan=f"{stage}.search_plan"))
-        steps.append(distill_stage_template(stage, parent, student=f"{stage}.candidate_unet"))
+        steps += _distil(stage, parent, f"{stage}.candidate_unet")
         parent, previous = f"{stage}.student_pipeline", f"{stage}.chosen_architecture"
     final = f"stage_{n_stages}"
     steps.append(Node(nodes.prune_final_student, [parent, "path_plan"] + ([previous] if previous else []),
                       f"{final}.final_student_unet", name="prune_student", namespace=final))
-    steps.append(distill_stage_template(final, parent, student=f"{final}.final_student_unet"))
-    return Pipeline(steps) + baseline_pipeline()
+    steps += _distil(final, parent, f"{final}.final_student_unet")
+    return Pipeline(steps) + baseline_pipeline(n_stages)
 
 
-def baseline_pipeline() -> Pipeline:
-    """Single-step BK-SDM: the final student pruned from the teacher, distilled with the path's total steps."""
+def _distil(stage: str, parent: str, student: str) -> list:
+    """A stage's distillation; a stage whose parent is an assistant also gets the original teacher's U-Net when
+    its KD terms imitate it (``distillation.target``: teacher or both, the DGKD ablation)."""
+    if parent == TEACHER:
+        return [distill_stage_template(stage, parent, student=student)]
+    target = Node(teacher_target, [TEACHER, "params:distill_stage.stage"], f"{stage}.teacher_target",
+                  name="teacher_target", namespace=stage)
+    return [target, distill_stage_template(stage, parent, student=student, teacher=f"{stage}.teacher_target")]
+
+
+def baseline_pipeline(n_stages: int) -> Pipeline:
+    """Single-step BK-SDM: the final student pruned from the teacher, distilled with the path's total steps in
+    one run. With several stages the run also keeps its student every ``snapshot_every`` steps (the path's steps
+    per stage): the baseline at the paper's protocol (as many steps as one hop) and its whole curve, from one run."""
     prune_node = Node(nodes.prune_final_student, [TEACHER, "path_plan"], "baseline.final_student_unet",
                       name="prune_student", namespace="baseline")
     return Pipeline([prune_node]) + distill_stage_template(
-        "baseline", TEACHER, student="baseline.final_student_unet", params="params:distill_stage.baseline")
+        "baseline", TEACHER, student="baseline.final_student_unet", params="params:distill_stage.baseline",
+        snapshots=n_stages > 1)
 
 
 def baseline_only() -> Pipeline:
     """``kedro run --pipelines baseline``: plan (for the student) and the baseline stage alone."""
-    return Pipeline([_plan(read_n_stages())]) + baseline_pipeline()
+    n_stages = read_n_stages()
+    return Pipeline([_plan(n_stages)]) + baseline_pipeline(n_stages)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

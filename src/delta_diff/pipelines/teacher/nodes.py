@@ -65,6 +65,7 @@ class UNetParams(_Strict):
 class ScorerParams(_Strict):
     training: ScorerTrainingConfig = ScorerTrainingConfig()
     train_on_reconstructions: bool = True
+    checkpoint_dir: str | None = None
 
 
 class CompetenceParams(_Strict):
@@ -117,7 +118,7 @@ def fit_world_scorer(train_images: ImageFolder, vae, world: WorldSpec, params: S
     labels = labels_from_metadata(train_images.metadata, vocabulary)
     reconstructions = reconstruct(vae, pixels) if params.train_on_reconstructions else None
     classifier, _ = train_attribute_classifier(pixels, reconstructions, labels, vocabulary, params.training,
-                                               mlflow_metrics_logger())
+                                               mlflow_metrics_logger(), checkpoint_dir=params.checkpoint_dir)
     return classifier
 
 
