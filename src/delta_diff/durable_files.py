@@ -1,6 +1,9 @@
 """Files that are either absent or whole, even after a crash or a power loss: written beside their final name,
 flushed to disk, renamed into place, and the folder flushed too (a rename is durable only once its folder is).
-Used by the training cache and the training checkpoints."""
+Used by the training cache, the training checkpoints, the model datasets and the distillation's snapshots.
+
+Leftovers of a process that was killed mid-write (``.<name>.partial-<pid>`` / ``.<name>.previous-<pid>``) are
+recognised by their pid no longer running, so a live writer's files are never touched."""
 
 from __future__ import annotations
 
@@ -18,6 +21,35 @@ def fsync_path(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder`` and every folder's entries, deepest first (before renaming it in)."""
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        fsync_path(path)
+    fsync_path(folder)
+
+
+def pid_of_leftover(path: Path) -> int | None:
+    """The writer's pid of a ``.<name>.partial-<pid>`` / ``.<name>.previous-<pid>`` path, else None."""
+    head, _, pid = path.name.rpartition("-")
+    if not path.name.startswith(".") or not pid.isdigit() or not head.endswith((".partial", ".previous")):
+        return None
+    return int(pid)
+
+
+def writer_is_gone(path: Path) -> bool:
+    """Whether ``path`` is a leftover whose writing process no longer runs (killed, or crashed)."""
+    pid = pid_of_leftover(path)
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
 
 
 def write_durably(final: Path, write: Callable[[Path], None]) -> None:

@@ -24,6 +24,19 @@ class RunEnvironment:
             pipelines.configure("delta_diff.pipeline_registry")  # forget pipelines built for another env
 
 
+class ParameterCheck:
+    """Every parameter of the run, not only those its nodes read, validated before any node runs: an unknown key
+    anywhere (a top-level typo included) is refused with the nearest known key, every value range-checked
+    (``delta_diff.pipelines.parameters``)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from delta_diff.pipelines.parameters import check_parameters
+
+        check_parameters(catalog.load("parameters"))
+        _check_pinned_versions(run_params.get("load_versions") or {}, catalog)
+
+
 class PathShapeCheck:
     """The stage count shapes the pipeline (read from conf before parameters load), so a different
     ``path.n_stages`` given at run time (``--params``) could only be honoured by a different pipeline: refuse it
@@ -133,6 +146,29 @@ class RunInputsCheck:
             problem = cache_problem(folder, teacher, _param(catalog, "data_prep", "cache", "resolution"))
             if problem:
                 raise ValueError(problem)
+
+
+def _check_pinned_versions(load_versions: dict[str, str], catalog) -> None:
+    """``--load-versions name:version``: refuse a version that is not on disk before any node runs, listing the
+    versions that are (Kedro would fail only when the node loads it, after the work before it)."""
+    from pathlib import Path
+
+    for name, version in load_versions.items():
+        try:
+            dataset = catalog.get(name)
+        except Exception:  # noqa: BLE001 -- Kedro names an unknown dataset itself
+            continue
+        filepath = getattr(dataset, "_filepath", None)
+        if filepath is None:
+            continue
+        root = Path(str(filepath))
+        if (root / version).exists():
+            continue
+        existing = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if root.is_dir() else []
+        listed = ", ".join(existing[-5:]) + (f" (and {len(existing) - 5} older)" if len(existing) > 5 else "")
+        raise ValueError(f"--load-versions {name}:{version}: no such version under {root}; "
+                         + (f"saved versions: {listed}" if existing else "it has no saved version yet"))
 
 
 def _check_student(teacher, group: str, student) -> None:

@@ -6,12 +6,15 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 from delta_diff.hooks import (  # noqa: E402
     MlflowRunRecord,
     NodeProfile,
+    ParameterCheck,
     PathShapeCheck,
     RunEnvironment,
     RunInputsCheck,
 )
 
-HOOKS = (RunEnvironment(), PathShapeCheck(), RunInputsCheck(), MlflowRunRecord(), NodeProfile())
+# ParameterCheck last, so that it is the first before_pipeline_run to look (pluggy calls the latest first): a bad
+# parameter is named before any other check reads it.
+HOOKS = (RunEnvironment(), PathShapeCheck(), RunInputsCheck(), MlflowRunRecord(), NodeProfile(), ParameterCheck())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -135,3 +135,68 @@ def test_a_unet_folder_is_not_taken_for_a_pipeline(tmp_path):
     dataset = DiffusersModelDataset(filepath=str(tmp_path / "unet_only"), model_class="diffusers.StableDiffusionPipeline")
     with pytest.raises(DatasetError, match="not a pipeline folder"):
         dataset.load()
+
+
+KILLED_SAVE = """
+import os, signal, sys
+from pathlib import Path
+import torch
+from diffusers import UNet2DConditionModel
+from kedro.io.core import Version
+from delta_diff.datasets import DiffusersModelDataset
+sys.path.insert(0, {root!r})
+from tests.conftest import tiny_unet_config
+
+torch.manual_seed(1)
+model = UNet2DConditionModel(**tiny_unet_config(layers_per_block=1))
+where = {where!r}
+if where == "mid-write":
+    real = UNet2DConditionModel.save_pretrained
+    def dies_half_way(self, directory, **kwargs):
+        Path(directory).mkdir(parents=True)
+        (Path(directory) / "config.json").write_text("{{}}")
+        os.kill(os.getpid(), signal.SIGKILL)
+    UNet2DConditionModel.save_pretrained = dies_half_way
+else:  # between the unversioned re-save's two renames: the old copy moved aside, the new one not yet in
+    real_replace, calls = os.replace, []
+    def dies_after_first(src, dst):
+        real_replace(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.replace = dies_after_first
+DiffusersModelDataset(filepath={path!r}, version=None if where == "between-renames" else Version(None, None)).save(model)
+"""
+
+
+def kill_a_save(tmp_path, where):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    script = KILLED_SAVE.format(root=str(PROJECT_ROOT), where=where, path=str(tmp_path / "unet"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == -9, result.stderr[-2000:]  # SIGKILL, as the issue's kill -9
+
+
+def test_a_save_killed_mid_write_leaves_no_version_and_the_next_save_cleans_up(tmp_path, caplog):
+    DiffusersModelDataset(filepath=str(tmp_path / "unet"), version=Version(None, None)).save(tiny_model(0))
+    time.sleep(0.01)
+    kill_a_save(tmp_path, "mid-write")
+    orphans = [v for v in (tmp_path / "unet").iterdir() if not (v / "unet").exists()]
+    assert len(orphans) == 1 and [p.name.split("-")[0] for p in orphans[0].iterdir()] == [".unet.partial"]
+    dataset = DiffusersModelDataset(filepath=str(tmp_path / "unet"), version=Version(None, None))
+    assert torch.equal(first_weight(dataset.load()), first_weight(tiny_model(0)))  # the killed one is not latest
+    assert "removed the empty version folder" in caplog.text
+    assert all((v / "unet").is_dir() for v in (tmp_path / "unet").iterdir())  # the orphan is gone
+
+
+def test_an_unversioned_resave_killed_between_its_renames_gets_its_previous_copy_back(tmp_path, caplog):
+    DiffusersModelDataset(filepath=str(tmp_path / "unet")).save(tiny_model(0))
+    kill_a_save(tmp_path, "between-renames")
+    assert not (tmp_path / "unet").exists()  # only the hidden previous copy is left...
+    model = DiffusersModelDataset(filepath=str(tmp_path / "unet")).load()  # ...and the next load puts it back
+    assert torch.equal(first_weight(model), first_weight(tiny_model(0)))
+    assert "put the previous copy back" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unet"]

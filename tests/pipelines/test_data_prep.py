@@ -100,3 +100,22 @@ def test_prompt_set_settings_that_would_leak_evaluate_into_the_search_are_refuse
     with pytest.raises(ValueError, match="n_search_prompts is 0"):
         PromptSetsParams(n_search_prompts=0)
     assert PromptSetsParams(eval_prompts_file="e.json", search_prompts_file="s.json").search_seed == 2000
+
+
+def test_an_image_folder_without_rows_fails_and_leaves_every_newest_version_as_it_was(kedro_project):
+    """Found by a new user: a header-only metadata.csv saved a prompt set without prompts as the newest version,
+    which then no longer belonged with the newest cache."""
+    import mlflow
+
+    run_data_prep(kedro_project)
+    while mlflow.active_run() is not None:  # two runs in one process: end the first's MLflow run
+        mlflow.end_run()
+    model_input = kedro_project / "data" / "05_model_input"
+    before = {p.relative_to(model_input) for p in model_input.rglob("*")}
+    folder = kedro_project / "data" / "01_raw" / "empty"
+    (folder / "images").mkdir(parents=True)
+    (folder / "metadata.csv").write_text("file_name,text\n")
+    params = {"data_prep": {**SMALL["data_prep"], "training_images": {"source": "folder", "folder": str(folder)}}}
+    with pytest.raises(Exception, match="has a header but no rows"):
+        run_data_prep(kedro_project, params)
+    assert {p.relative_to(model_input) for p in model_input.rglob("*")} == before

@@ -2,7 +2,7 @@
 parameter counting and plain-language descriptions. Kedro-free."""
 
 from .describe import describe_removed, describe_structure, describe_unit
-from .presets import PRESETS, preset_genome
+from .presets import PRESETS, PresetName, preset_genome
 from .prune import count_params, prune
 from .space import ArchitectureSpace, Genome, Unit
 from .subspace import SubSpace
@@ -12,6 +12,7 @@ from .structure import ArchitectureError, UNetStructure, load_unet_config, parse
 
 __all__ = [
     "PRESETS",
+    "PresetName",
     "ArchitectureError",
     "ArchitectureSpace",
     "SubSpace",

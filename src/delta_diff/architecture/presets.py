@@ -7,6 +7,8 @@ From SD v1.4's U-Net (859,520,964 params) they give exactly 579,384,964 (Base), 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from .space import ArchitectureSpace, Genome
 from .structure import ArchitectureError
 
@@ -39,6 +41,8 @@ PRESETS = {
     "bk-sdm-small": _small,
     "bk-sdm-tiny": _tiny,
 }
+# A preset's name as a settings type: an unknown name is refused when the run starts, listing the known ones.
+PresetName = Literal[tuple(PRESETS)]
 
 
 def preset_genome(space: ArchitectureSpace, name: str) -> Genome:

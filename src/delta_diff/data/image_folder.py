@@ -168,6 +168,8 @@ def read_image_folder(
             "and one row per image"
         )
     metadata = _read_metadata(csv_path)
+    if len(metadata) == 0:  # found by a new user: an empty set trained nothing and wrote prompt sets without prompts
+        raise ImageFolderError(f"{csv_path} has a header but no rows; add one row per image (file_name,text)")
     problems = _metadata_problems(metadata, max_caption_chars) + _file_problems(root, metadata, check_images)
     _raise_if_problems(
         problems,

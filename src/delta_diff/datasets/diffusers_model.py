@@ -10,19 +10,27 @@ Catalog entry::
 
 Versions live in ``<filepath>/<version>/<name>/`` like every Kedro versioned dataset, so
 ``kedro run --load-versions teacher_unet:2026-11-26T10.00.00.000Z`` pins one. Weights are written and read as
-safetensors only (no pickle). A save goes to a hidden sibling folder first and is renamed into place when
-complete, so an interrupted save never leaves a folder that a later load would pick up as the latest version.
+safetensors only (no pickle). A save goes to a hidden sibling folder first, is flushed to disk (every file and
+folder) and renamed into place when complete, so an interrupted save -- or a power loss after it -- never leaves a
+folder that a later load would pick up as the latest version. What a killed save leaves behind is dealt with by the
+next save or load of the dataset: its partial folder and a version folder holding nothing else are removed, and an
+unversioned re-save killed between its two renames has its previous copy put back (each with a warning).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, VersionNotFoundError
+
+from delta_diff.durable_files import fsync_path, fsync_tree, writer_is_gone
+
+logger = logging.getLogger(__name__)
 
 
 def _import_class(dotted: str) -> type:
@@ -80,6 +88,7 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
         self.metadata = metadata
 
     def load(self) -> Any:
+        self._clean_leftovers()
         try:
             path = Path(self._get_load_path())
         except VersionNotFoundError as error:
@@ -99,6 +108,7 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
             raise DatasetError(
                 f"{self._filepath}: expected a diffusers model or pipeline with save_pretrained, got {type(data).__name__}"
             )
+        self._clean_leftovers()
         final = Path(self._get_save_path())
         new_version_folder = not final.parent.exists()  # a versioned save's <version>/ folder, made here
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +117,11 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
         shutil.rmtree(partial, ignore_errors=True)
         try:
             data.save_pretrained(str(partial), **self._save_args)
+            fsync_tree(partial)  # on disk before it gets its final name: a power loss cannot leave it half-written
             if final.exists():  # unversioned re-save: swap folders so a complete one is always in place
                 os.replace(final, previous)
             os.replace(partial, final)  # atomic on one filesystem: the folder appears complete or not at all
+            fsync_path(final.parent)
         except Exception as error:  # disk full, permissions: nothing half-written stays, earlier versions untouched
             # (safetensors reports a full disk as its own SafetensorError, not as an OSError)
             if previous.exists() and not final.exists():
@@ -136,5 +148,27 @@ class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
             return False
         return path.is_dir()
 
+    def _clean_leftovers(self) -> None:
+        """Undo what a killed save of this dataset left (its writer's pid no longer runs): partial folders,
+        version folders holding nothing but those, and an unversioned re-save's previous copy (put back)."""
+        root = Path(str(self._filepath))
+        name = root.name
+        folders = [root.parent] if self._version is None else \
+            [v for v in (root.iterdir() if root.is_dir() else []) if v.is_dir() and not v.name.startswith(".")]
+        for folder in folders:
+            for leftover in sorted(folder.glob(f".{name}.*-*")):
+                if not writer_is_gone(leftover):
+                    continue
+                final = folder / name
+                if ".previous-" in leftover.name and not final.exists():
+                    os.replace(leftover, final)
+                    logger.warning("%s: a re-save was killed between its two renames; put the previous copy back "
+                                   "from %s", final, leftover.name)
+                else:
+                    shutil.rmtree(leftover, ignore_errors=True)
+                    logger.warning("%s: removed %s, left by a save that was killed", folder, leftover.name)
+            if self._version is not None and folder != root.parent and not any(folder.iterdir()):
+                folder.rmdir()  # a version folder whose save was killed: nothing of it is left
+                logger.warning("%s: removed the empty version folder %s (its save was killed)", root, folder.name)
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath, "model_class": self._model_class_path, "version": self._version}

@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, VersionNotFoundError
 
+from delta_diff.durable_files import fsync_path, fsync_tree
+
 from .diffusers_model import _import_class, check_safetensors_folder
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -75,7 +77,9 @@ class ModelSnapshotsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, C
                 else:
                     raise DatasetError(f"{self._filepath}: {name!r} is a {type(value).__name__}, neither a model "
                                        "with save_pretrained nor a save_pretrained folder")
+            fsync_tree(partial)
             os.replace(partial, final)
+            fsync_path(final.parent)
         except BaseException as error:  # an interrupt too: nothing half-written stays
             shutil.rmtree(partial, ignore_errors=True)
             if final.parent.is_dir() and not any(final.parent.iterdir()):

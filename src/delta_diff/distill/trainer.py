@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from delta_diff.durable_files import fsync_path
+from delta_diff.config_types import (Count, Fraction, LearningRate, NonNegativeCount, OpenFraction, PositiveFloat,
+                                     Weight)
+from delta_diff.durable_files import fsync_path, fsync_tree
 from delta_diff.sd import DevicePolicy, training_target
 from delta_diff.training import MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, train, weights_digest
 
@@ -51,33 +53,33 @@ class DistillConfig(BaseModel):
     """One distillation's settings; where it runs and in which precision is the run's ``DevicePolicy``."""
 
     model_config = ConfigDict(extra="forbid")
-    steps: int = 200
-    batch_size: int = 32
-    gradient_accumulation: int = 1
-    learning_rate: float = 5e-5  # BK-SDM: constant 5e-5 AdamW
-    warmup_steps: int = 0
-    task_weight: float = 1.0  # BK-SDM: all three lambdas 1.0
-    output_weight: float = 1.0
-    feature_weight: float = 1.0
+    steps: Count = 200
+    batch_size: Count = 32
+    gradient_accumulation: Count = 1
+    learning_rate: LearningRate = 5e-5  # BK-SDM: constant 5e-5 AdamW
+    warmup_steps: NonNegativeCount = 0
+    task_weight: Weight = 1.0  # BK-SDM: all three lambdas 1.0
+    output_weight: Weight = 1.0
+    feature_weight: Weight = 1.0
     normalise_features: bool = False
     # Which student stage imitates which parent stage: "auto" is BK-SDM's own pairs where its rule covers the
     # architecture (every BK-SDM preset), else the pre-downsampler pairing (delta_diff.distill.features).
     feature_pairing: Literal[FEATURE_PAIRINGS] = "auto"
-    caption_dropout: float = 0.1  # keep the unconditional branch (classifier-free guidance) distilled too
-    max_grad_norm: float = 1.0
+    caption_dropout: Fraction = 0.1  # keep the unconditional branch (classifier-free guidance) distilled too
+    max_grad_norm: PositiveFloat = 1.0
     gradient_checkpointing: bool = False
-    ema_decay: float | None = None  # e.g. 0.999; None: no EMA
+    ema_decay: OpenFraction | None = None  # e.g. 0.999; None: no EMA
     seed: int = 0
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    log_every: int = 25
-    validate_every: int = 0  # 0: no validation images during training
+    checkpoint_every: Count = 100
+    keep_checkpoints: Count = 2
+    log_every: Count = 25
+    validate_every: NonNegativeCount = 0  # 0: no validation images during training
     # Whom each hop imitates (the KD terms): its parent (TAKD, the default), the original teacher, or both averaged
     # (DGKD's remedy for errors building up along the chain). The task term is the same in all three.
     target: Literal["parent", "teacher", "both"] = "parent"
     # > 0: keep the student's weights every this many steps before the last (the baseline's training curve),
     # as save_pretrained folders in the job's checkpoint folder, so they survive an interrupted run.
-    snapshot_every: int = Field(0, ge=0)
+    snapshot_every: NonNegativeCount = 0
 
 
 def fingerprint(config: DistillConfig, parent, student, policy: DevicePolicy | None = None, teacher=None) -> str:
@@ -201,8 +203,7 @@ def _save_snapshot(root: Path, step: int, model) -> None:
     partial_folder = root / f".step-{step:06d}.partial-{os.getpid()}"
     shutil.rmtree(partial_folder, ignore_errors=True)
     model.save_pretrained(str(partial_folder), safe_serialization=True)
-    for path in partial_folder.iterdir():
-        fsync_path(path)
+    fsync_tree(partial_folder)
     os.replace(partial_folder, final)
     fsync_path(root)
 

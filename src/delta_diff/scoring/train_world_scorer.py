@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from delta_diff.config_types import Count, LearningRate
 from delta_diff.sd import DevicePolicy
 from delta_diff.training import (
     MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, cosine_with_warmup, job_fingerprint, train,
@@ -22,14 +23,14 @@ RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every"
 
 class ScorerTrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    steps: int = 600
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    width: int = 32
+    steps: Count = 600
+    batch_size: Count = 128
+    learning_rate: LearningRate = 2e-3
+    width: Count = 32
     seed: int = 0
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 2
-    log_every: int = 25
+    checkpoint_every: Count = 200
+    keep_checkpoints: Count = 2
+    log_every: Count = 25
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pymoo.algorithms.soo.nonconvex.ga import GA
 from pymoo.core.population import Population
 from pymoo.core.problem import Problem
@@ -33,19 +34,20 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 from tqdm.auto import tqdm
 
 from delta_diff.architecture import ArchitectureSpace, Genome
+from delta_diff.config_types import Count, Probability
 
 from .candidates import fill_to_budget, params_of, sample_candidates
 
 
 class EvolutionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    population: int = 16
-    max_generations: int = 30
-    patience: int = 5
-    mutation_prob: float = 0.1  # per gene
+    population: Annotated[int, Field(ge=2)] = 16  # crossover needs two parents
+    max_generations: Count = 30
+    patience: Count = 5
+    mutation_prob: Probability = 0.1  # per gene
     prescreen: bool = True  # surrogate-assisted (NSGANetV2-style); False: every offspring evaluated for real
-    real_evaluations_per_generation: int = 4  # with prescreen: real evaluations per iteration
-    inner_generations: int = 20  # with prescreen: GA generations run on the cheap model per iteration
+    real_evaluations_per_generation: Count = 4  # with prescreen: real evaluations per iteration
+    inner_generations: Count = 20  # with prescreen: GA generations run on the cheap model per iteration
     seed: int = 0
 
 

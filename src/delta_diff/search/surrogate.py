@@ -5,26 +5,34 @@ correlations for Phi alone, so a surrogate no better than its best single proxy 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import kendalltau, spearmanr
+
+from delta_diff.config_types import Count, LearningRate
 
 FEATURES = ("phi", "theta", "eps_mse", "param_fraction")
 TARGET = "distilled_score"
+# The direction each feature can only move the score in, all else equal: more similar attention (Phi), better
+# images (Theta), a closer noise prediction (lower eps-MSE) and more parameters never make a candidate worse.
+# On ~10 rows an unconstrained model fits noise instead (benchmarks/surrogate_fidelity.py, README).
+MONOTONE = {"phi": 1, "theta": 1, "eps_mse": -1, "param_fraction": 1}
 
 
 class SurrogateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    features: list[str] = list(FEATURES)
-    n_estimators: int = 200
-    max_depth: int = 2
-    learning_rate: float = 0.05
-    min_rows: int = 6
-    folds: int = 5
+    features: list[Literal[FEATURES]] = Field(list(FEATURES), min_length=1)
+    n_estimators: Count = 200
+    max_depth: Count = 2
+    learning_rate: LearningRate = 0.05
+    min_rows: Annotated[int, Field(ge=3)] = 6  # fewer cannot be cross-validated
+    folds: Annotated[int, Field(ge=2)] = 5
     seed: int = 0
+    monotone: bool = True  # constrain the trees to MONOTONE's directions
 
 
 @dataclass
@@ -37,9 +45,10 @@ class Surrogate:
 
 
 def _fit(table: pd.DataFrame, config: SurrogateConfig) -> xgb.XGBRegressor:
+    constraints = "(" + ",".join(str(MONOTONE[f] if config.monotone else 0) for f in config.features) + ")"
     model = xgb.XGBRegressor(n_estimators=config.n_estimators, max_depth=config.max_depth,
                              learning_rate=config.learning_rate, subsample=1.0, random_state=config.seed,
-                             n_jobs=1, tree_method="hist")
+                             n_jobs=1, tree_method="hist", monotone_constraints=constraints)
     model.fit(table[config.features].to_numpy(dtype=np.float32), table[TARGET].to_numpy(dtype=np.float32))
     return model
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from delta_diff.config_types import Count, NonNegativeCount
 
 SD_V1_DOWN = ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"]
 SD_V1_UP = ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3
@@ -17,32 +19,32 @@ SD_V1_UP = ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3
 
 class TokenizerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    vocab_size: int = 600  # 256 byte symbols + specials + merges: enough for every world word to be one token
-    max_length: int = 16
+    vocab_size: Count = 600  # 256 byte symbols + specials + merges: enough for every world word to be one token
+    max_length: Count = 16
 
 
 class TextEncoderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    hidden_size: int = 64
-    layers: int = 0  # no mixing: each token carries only its word (conf/base/parameters_teacher.yml)
-    heads: int = 4
+    hidden_size: Count = 64
+    layers: NonNegativeCount = 0  # no mixing: each token carries only its word (conf/base/parameters_teacher.yml)
+    heads: Count = 4
     seed: int = 0
 
 
 class VAEConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    block_out_channels: list[int] = [32, 64, 64]  # two downsamplings: 32x32 images -> 8x8 latents
-    layers_per_block: int = 1
-    latent_channels: int = 4
-    norm_num_groups: int = 16
+    block_out_channels: list[Count] = Field([32, 64, 64], min_length=1)  # two downsamplings: 32x32 images -> 8x8 latents
+    layers_per_block: Count = 1
+    latent_channels: Count = 4
+    norm_num_groups: Count = 16
 
 
 class UNetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    block_out_channels: list[int] = [32, 64, 64, 64]
-    layers_per_block: int = 2
-    attention_head_dim: int = 8
-    norm_num_groups: int = 16
+    block_out_channels: list[Count] = Field([32, 64, 64, 64], min_length=2)
+    layers_per_block: Count = 2
+    attention_head_dim: Count = 8
+    norm_num_groups: Count = 16
 
 
 def train_tokenizer(captions: list[str], config: TokenizerConfig) -> CLIPTokenizer:

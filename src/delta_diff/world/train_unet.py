@@ -8,6 +8,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from pydantic import BaseModel, ConfigDict
 
+from delta_diff.config_types import Count, Fraction, LearningRate, NonNegativeCount, OpenFraction
 from delta_diff.sd import DevicePolicy
 from delta_diff.training import (
     MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, cosine_with_warmup, job_fingerprint, train,
@@ -22,16 +23,16 @@ RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every"
 
 class UNetTrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    steps: int = 2000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    caption_dropout: float = 0.1  # share of captions replaced by "" (the unconditional branch of CFG)
-    ema_decay: float = 0.999
+    steps: Count = 2000
+    batch_size: Count = 64
+    learning_rate: LearningRate = 1e-3
+    warmup_steps: NonNegativeCount = 100
+    caption_dropout: Fraction = 0.1  # share of captions replaced by "" (the unconditional branch of CFG)
+    ema_decay: OpenFraction = 0.999
     seed: int = 0
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 2
-    log_every: int = 25
+    checkpoint_every: Count = 200
+    keep_checkpoints: Count = 2
+    log_every: Count = 25
 
 
 def train_text_conditional_unet(

@@ -9,6 +9,7 @@ from diffusers import AutoencoderKL
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from delta_diff.config_types import Count, LearningRate, NonNegativeCount, Weight
 from delta_diff.sd import DevicePolicy
 from delta_diff.training import (
     MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, cosine_with_warmup, job_fingerprint, train,
@@ -24,15 +25,15 @@ RESUMABLE_FIELDS = {"steps", "checkpoint_every", "keep_checkpoints", "log_every"
 
 class VAETrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    steps: int = 400
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_steps: int = 20
-    kl_weight: float = 1e-6  # SD's VAE also keeps the KL tiny: latents stay informative, roughly centred
+    steps: Count = 400
+    batch_size: Count = 64
+    learning_rate: LearningRate = 1e-3
+    warmup_steps: NonNegativeCount = 20
+    kl_weight: Weight = 1e-6  # SD's VAE also keeps the KL tiny: latents stay informative, roughly centred
     seed: int = 0
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    log_every: int = 25
+    checkpoint_every: Count = 100
+    keep_checkpoints: Count = 2
+    log_every: Count = 25
 
 
 class _Autoencode(torch.nn.Module):

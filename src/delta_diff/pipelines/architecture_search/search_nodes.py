@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from delta_diff.architecture import ArchitectureSpace, NestedSpace, count_params, prune
+from delta_diff.config_types import Count, PositiveFloat, Timestep
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.reporting.search_figures import (
     convergence_figure,
@@ -45,7 +46,7 @@ class _Strict(BaseModel):
 
 class BudgetParams(_Strict):
     fraction_of_parent: float | None = 0.75
-    params: int | None = None
+    params: Count | None = None
 
     @model_validator(mode="after")
     def _one(self) -> BudgetParams:
@@ -57,15 +58,15 @@ class BudgetParams(_Strict):
 
 
 class ProbeParams(_Strict):
-    n_prompts: int = 16
-    timesteps: list[int] = [300, 600]
+    n_prompts: Count = 16
+    timesteps: list[Timestep] = Field([300, 600], min_length=1)
     seed: int = 0
 
 
 class ThetaParams(_Strict):
-    n_prompts: int = 8
-    steps: int = 10
-    guidance_scale: float = 4.0
+    n_prompts: Count = 8
+    steps: Count = 10
+    guidance_scale: PositiveFloat = 4.0
     resolution: int | None = Field(None, ge=8)  # image size in px; None: the teacher U-Net's native size
     scorer: Literal["world", "hps_v2"] = "world"  # hps_v2 for real SD models (the world's scorer reads world captions)
     hps_checkpoint: str | None = None
@@ -80,7 +81,7 @@ class ThetaParams(_Strict):
 
 
 class SurrogateDataParams(_Strict):
-    n_candidates: int = 10
+    n_candidates: Count = 10
     seed: int = 0
     reuse_previous: bool = True  # extend the newest saved table (same parent and settings) instead of redoing it
     distillation: DistillConfig = DistillConfig(steps=40, batch_size=32, learning_rate=5e-4, log_every=10)

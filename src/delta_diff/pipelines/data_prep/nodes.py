@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from delta_diff.config_types import Count
 from delta_diff.data import (
     ImageFolder,
     read_hps_benchmark_prompts,
@@ -33,7 +34,7 @@ class TrainingImagesParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: Literal["world", "folder"] = "world"
     folder: str
-    n_images: int = 4000
+    n_images: Count = 4000
     seed: int = 1
     check_images: bool = True
 

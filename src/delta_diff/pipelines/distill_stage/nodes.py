@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from delta_diff.architecture import ArchitectureSpace, preset_genome, prune
+from delta_diff.architecture import ArchitectureSpace, PresetName, preset_genome, prune
+from delta_diff.config_types import Count, PositiveFloat
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.distill.trainer import snapshot_folders
 from delta_diff.distill.launch import distill_in_processes
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 class StudentParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    preset: str | None = "bk-sdm-small"
+    preset: PresetName | None = "bk-sdm-small"
     genome: str | None = None  # bit string or comma list of unit keys; used when preset is null
 
 
@@ -29,10 +30,10 @@ class DistillStageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     distillation: DistillConfig = DistillConfig()
     checkpoint_root: str = "data/06_models/checkpoints"
-    num_processes: int = 1  # > 1: torchrun subprocess of delta_diff.distill.launch (several GPUs, or CPU ranks)
-    validation_prompts: int = 8
-    validation_steps: int = 25
-    guidance_scale: float = 4.0
+    num_processes: Count = 1  # > 1: torchrun subprocess of delta_diff.distill.launch (several GPUs, or CPU ranks)
+    validation_prompts: Count = 8
+    validation_steps: Count = 25
+    guidance_scale: PositiveFloat = 4.0
     validation_resolution: int | None = Field(None, ge=8)  # px; None: the U-Net's native size
 
 

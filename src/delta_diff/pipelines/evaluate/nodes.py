@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from delta_diff.config_types import Count, PositiveFloat, Timestep
 from delta_diff.data.memory_cache import as_training_cache
 from delta_diff.evaluation.protocol import Protocol, results_markdown
 from delta_diff.evaluation.protocol import evaluate_models as evaluate_models_protocol
@@ -23,18 +24,18 @@ logger = logging.getLogger(__name__)
 
 class EvaluateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    n_prompts: int = 48
-    steps: int = 25
-    guidance_scale: float = 4.0
+    n_prompts: Count = 48
+    steps: Count = 25
+    guidance_scale: PositiveFloat = 4.0
     resolution: int | None = Field(None, ge=8)  # image size in px; None: the teacher U-Net's native size
-    latency_repeats: int = 20
-    probe_prompts: int = 16
-    probe_timesteps: list[int] = [200, 500, 800]
-    grid_prompts: int = 8
+    latency_repeats: Count = 20
+    probe_prompts: Count = 16
+    probe_timesteps: list[Timestep] = Field([200, 500, 800], min_length=1)
+    grid_prompts: Count = 8
     world_score: bool = True  # the embedded world's scorer (it parses world captions); false for real SD runs
     hps_checkpoint: str | None = None  # local HPS_v2_compressed.pt (the whole fine-tuned CLIP); None: unavailable
     hps_model_name: str = "ViT-H-14"
-    hps_prompts_per_style: int = 8
+    hps_prompts_per_style: Count = 8
 
     @field_validator("hps_checkpoint")
     @classmethod

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from delta_diff.architecture import (
     ArchitectureSpace,
+    PresetName,
     count_params,
     describe_removed,
     equal_budgets,
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 class FinalStudent(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    preset: str | None = "bk-sdm-small"
+    preset: PresetName | None = "bk-sdm-small"
     genome: str | None = None  # teacher coordinates: bit string or comma list of unit keys
 
     @model_validator(mode="after")

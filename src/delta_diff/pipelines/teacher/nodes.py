@@ -6,6 +6,7 @@ import logging
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from delta_diff.config_types import Count, PositiveFloat, Probability
 from delta_diff.data.image_folder import ImageFolder, ImageFolderContent
 from delta_diff.data.latent_cache import encode_latents, encode_prompts
 from delta_diff.scoring import WorldScorer
@@ -45,7 +46,7 @@ class _Strict(BaseModel):
 
 
 class WorldImagesParams(_Strict):
-    n_images: int = 20000
+    n_images: Count = 20000
     seed: int = 0
 
 
@@ -69,18 +70,18 @@ class ScorerParams(_Strict):
 
 
 class CompetenceParams(_Strict):
-    n_prompts: int = 96
-    steps: int = 25
-    guidance_scale: float = 4.0
+    n_prompts: Count = 96
+    steps: Count = 25
+    guidance_scale: PositiveFloat = 4.0
     seed: int = 1000
-    n_scorer_images: int = 1000
-    grid_images: int = 32
-    min_shape_accuracy: float = 0.8
-    min_colour_accuracy: float = 0.8
-    min_scorer_accuracy: float = 0.95
+    n_scorer_images: Count = 1000
+    grid_images: Count = 32
+    min_shape_accuracy: Probability = 0.8
+    min_colour_accuracy: Probability = 0.8
+    min_scorer_accuracy: Probability = 0.95
     # Optional (world v2): every attribute of the teacher's samples, and the scorer on VAE reconstructions.
-    min_attribute_accuracy: float | None = None
-    min_reconstruction_accuracy: float | None = None
+    min_attribute_accuracy: Probability | None = None
+    min_reconstruction_accuracy: Probability | None = None
 
 
 def _pixels(folder: ImageFolder) -> torch.Tensor:
