@@ -5,7 +5,8 @@ score each kept student and the teacher on the world's held-out prompts.
     nice -n 10 .venv/bin/python benchmarks/world_v2_gap.py --seeds 0 1 2 --steps 1200 --snapshot-every 150 \
         --out data/08_reporting/world_v2/gap_curve.json
 
-Two prompt sets, both held out of training: the search's (seeds 2000..), on which a protocol's steps per hop S
+Started again with the same settings and ``--out``, it keeps the seeds already finished. Two prompt sets, both
+held out of training: the search's (seeds 2000..), on which a protocol's steps per hop S
 may be chosen without looking at the test set, and evaluate's (seeds 1000..), on which the gap is reported.
 Defaults follow conf/base (batch 32, lr 5e-4, BK-SDM loss; 4,000 training images with seed 1; 25 sampler steps,
 guidance 4).
@@ -85,7 +86,18 @@ def main() -> None:
     pruned = prune(teacher.unet, preset_genome(space, args.preset), space)
     report["params"] = {"teacher": count_params(dict(teacher.unet.config)), "student": count_params(dict(pruned.config))}
     report["students"] = []
+    expected = len(range(args.snapshot_every, args.steps, args.snapshot_every)) + 1 if args.snapshot_every else 1
+    if args.out and Path(args.out).is_file():  # resume: keep the seeds an earlier run of the same settings finished
+        earlier = json.loads(Path(args.out).read_text())
+        if all(earlier.get(k) == report[k] for k in ("teacher", "preset", "world", "distillation", "prompts")):
+            for seed in args.seeds:
+                rows = [r for r in earlier["students"] if r["seed"] == seed]
+                if len(rows) == expected:
+                    report["students"] += rows
+                    print(f"seed {seed}: finished earlier, kept", flush=True)
     for seed in args.seeds:
+        if any(r["seed"] == seed for r in report["students"]):
+            continue
         config = DistillConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                seed=seed, log_every=50, snapshot_every=args.snapshot_every, checkpoint_every=10**9)
         with tempfile.TemporaryDirectory(dir="data") as work:
