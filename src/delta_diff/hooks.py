@@ -114,6 +114,9 @@ class RunInputsCheck:
         teacher = Path(str(catalog.get(self.TEACHER)._get_load_path()))
         if not (teacher / "model_index.json").is_file():
             return  # the dataset's own load names the problem
+        from delta_diff.datasets.diffusers_model import check_safetensors_folder
+
+        check_safetensors_folder(teacher, pipeline=True)  # every weights file's header: truncated ones named now
         text_config = json.loads((teacher / "text_encoder" / "config.json").read_text())
         sd_teacher = text_config.get("vocab_size") == 49408  # CLIP's BPE (SD v1 and v2); the world's is its own
         if sd_teacher and "prepare_search" in steps and _param(catalog, "architecture_search", "search", "theta",

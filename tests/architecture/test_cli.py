@@ -38,6 +38,10 @@ def test_genome_by_keys_and_output_config(tmp_path):
         (["--preset", "bk-sdm-huge"], "invalid choice"),
         (["--genome", "0101"], "genome has 4 genes"),
         (["--genome", "pair:7.1"], "unknown unit"),
+        (["--genome", "0120"], "genome '0120' holds 2: a bit string may hold only 0 (keep) and 1 (remove)"),
+        (["--preset", "bk-sdm-small", "--output-config", "/"], "--output-config / is a folder; give a file name"),
+        (["--preset", "bk-sdm-small", "--output-config", "/nowhere/x.json"], "--output-config /nowhere/x.json: cannot "
+                                                                             "write it (No such file or directory)"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message):

@@ -193,3 +193,12 @@ def test_dataset_items(tmp_path):
     assert torch.equal(red[0], torch.ones(4, 4)) and torch.equal(red[1], -torch.ones(4, 4))
     batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=3)))
     assert batch["pixel_values"].shape == (3, 3, 4, 4) and batch["text"][1] == "a red circle number 1"
+
+
+def test_a_non_utf8_caption_names_its_line(tmp_path):
+    folder = tmp_path / "latin1"
+    (folder / "images").mkdir(parents=True)
+    (folder / "metadata.csv").write_bytes("file_name,text\nimages/0.png,a red circle\nimages/1.png,a café\n".encode("latin-1"))
+    with pytest.raises(ImageFolderError, match=r"line 3 \(byte 19\) is not UTF-8: b'images/1.png,a caf\\xe9'; save "
+                                               r"the file as UTF-8"):
+        read_image_folder(folder)

@@ -200,3 +200,13 @@ def test_an_unversioned_resave_killed_between_its_renames_gets_its_previous_copy
     assert torch.equal(first_weight(model), first_weight(tiny_model(0)))
     assert "put the previous copy back" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unet"]
+
+
+def test_a_truncated_weights_file_is_named_as_truncated(tmp_path):
+    dataset = DiffusersModelDataset(filepath=str(tmp_path / "unet"))
+    dataset.save(tiny_model(0))
+    weights = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])  # an interrupted copy
+    with pytest.raises(DatasetError, match=r"diffusion_pytorch_model.safetensors is truncated \(\d+ of \d+ bytes\); "
+                                           r"the model folder .* is damaged"):
+        dataset.load()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .presets import PRESETS, preset_genome
 from .space import ArchitectureSpace
@@ -44,8 +45,15 @@ def main(argv: list[str] | None = None) -> int:
             genome = space.empty()
         result = genome_report(space, genome, args.list_units)
         if args.output_config:
-            with open(args.output_config, "w") as handle:
-                json.dump(space.child_config(genome), handle, indent=2)
+            target = Path(args.output_config)
+            if target.is_dir():  # a bare "[Errno 21] Is a directory" named neither the option nor the fix
+                raise ArchitectureError(f"--output-config {target} is a folder; give a file name, e.g. "
+                                        f"{target / 'config.json'}")
+            try:
+                with open(target, "w") as handle:
+                    json.dump(space.child_config(genome), handle, indent=2)
+            except OSError as error:
+                raise ArchitectureError(f"--output-config {target}: cannot write it ({error.strerror})") from None
     except (ArchitectureError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

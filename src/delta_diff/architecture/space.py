@@ -116,6 +116,10 @@ class ArchitectureSpace:
         text = text.strip()
         if text and set(text) <= {"0", "1"}:
             return self.validate(tuple(int(c) for c in text))
+        if text and text.isdigit():  # a bit string with another digit, not a list of unit keys
+            bad = sorted(set(text) - {"0", "1"})
+            raise ArchitectureError(f"genome {text!r} holds {', '.join(bad)}: a bit string may hold only 0 (keep) "
+                                    f"and 1 (remove), one per unit ({len(self.units)} here)")
         if text in ("", "none"):
             return self.empty()
         return self.validate(self.from_keys(k for k in text.split(",") if k.strip()))

@@ -80,10 +80,23 @@ def _raise_if_problems(problems: list[str], where: Path, fix: str) -> None:
     raise ImageFolderError(f"{where}: {len(problems)} problem(s):\n{listed}\nFix: {fix}")
 
 
+def _first_non_utf8_line(csv_path: Path) -> str:
+    for number, line in enumerate(csv_path.read_bytes().splitlines(), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return f"line {number} (byte {error.start + 1}) is not UTF-8: {line[:60]!r}"
+    return "it is not UTF-8"
+
+
 def _read_metadata(csv_path: Path) -> pd.DataFrame:
     try:
-        metadata = pd.read_csv(csv_path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        metadata = pd.read_csv(csv_path, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ImageFolderError(
+            f"{csv_path}: {_first_non_utf8_line(csv_path)}; save the file as UTF-8 (line numbers count the header "
+            "as line 1)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ImageFolderError(
             f"{csv_path} cannot be parsed as CSV ({error}); it must be a UTF-8 CSV with a header line "
             f"including {','.join(REQUIRED_COLUMNS)}"

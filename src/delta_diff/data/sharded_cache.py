@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import shutil
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from delta_diff.durable_files import write_json_durably, write_safetensors_durably
+from delta_diff.safetensors_header import SafetensorsFileError, SafetensorsHeader, read_safetensors_header
 
 logger = logging.getLogger(__name__)
 
@@ -242,32 +242,12 @@ def _shard_problem(folder: Path, shard: int, plan: CachePlan, spec: dict[str, An
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-@dataclass
-class _Header:
-    data_start: int
-    entries: dict[str, tuple[str, list[int], int, int]]  # name -> (dtype, shape, begin, end) within the data
-
-
-def _read_header(path: Path) -> _Header:
-    """A safetensors file's header, checked against the file's size (a truncated file is caught here)."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise TrainingCacheError(f"shard {path} is truncated ({size} bytes)")
-        (length,) = struct.unpack("<Q", prefix)
-        if length > size - 8:
-            raise TrainingCacheError(f"shard {path} is truncated (its header alone claims {length} bytes)")
-        try:
-            raw = json.loads(handle.read(length))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TrainingCacheError(f"shard {path} is not a safetensors file (unreadable header)") from None
-    raw.pop("__metadata__", None)
-    entries = {name: (v["dtype"], v["shape"], *v["data_offsets"]) for name, v in raw.items()}
-    end = max((e[3] for e in entries.values()), default=0)
-    if 8 + length + end > size:
-        raise TrainingCacheError(f"shard {path} is truncated ({size} of {8 + length + end} bytes)")
-    return _Header(8 + length, entries)
+def _read_header(path: Path) -> SafetensorsHeader:
+    """A shard's header, checked against the file's size (a truncated shard is caught here)."""
+    try:
+        return read_safetensors_header(path)
+    except SafetensorsFileError as error:
+        raise TrainingCacheError(f"shard {error}") from None
 
 
 @dataclass
@@ -277,7 +257,7 @@ class TrainingCache:
 
     folder: Path
     spec: dict[str, Any]
-    _handles: dict[int, tuple[int, _Header]] = field(default_factory=dict, repr=False)
+    _handles: dict[int, tuple[int, SafetensorsHeader]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.spec["n_rows"])
@@ -308,7 +288,7 @@ class TrainingCache:
     def inputs(self) -> dict[str, Any]:
         return self.spec["inputs"]
 
-    def _shard(self, shard: int) -> tuple[int, _Header]:
+    def _shard(self, shard: int) -> tuple[int, SafetensorsHeader]:
         if shard not in self._handles:
             path = self.folder / shard_name(shard)
             if not path.is_file():

@@ -29,6 +29,7 @@ from typing import Any
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, VersionNotFoundError
 
 from delta_diff.durable_files import fsync_path, fsync_tree, writer_is_gone
+from delta_diff.safetensors_header import SafetensorsFileError, read_safetensors_header
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +60,17 @@ def check_safetensors_folder(path: Path, pipeline: bool = False) -> None:
         raise DatasetError(
             f"{path} holds neither config.json nor model_index.json; it is not a save_pretrained folder"
         )
-    if not any(path.rglob("*.safetensors")):
+    weights = sorted(path.rglob("*.safetensors"))
+    if not weights:
         pickled = sorted(p.name for p in path.rglob("*.bin")) + sorted(p.name for p in path.rglob("*.ckpt"))
         hint = f" (it has pickled weights {pickled[:3]}: convert them with save_pretrained(safe_serialization=True))" if pickled else ""
         raise DatasetError(f"{path} holds no .safetensors weights{hint}; only safetensors are loaded")
+    for file in weights:  # headers only: a truncated or foreign file is named here, not as "Unable to load weights"
+        try:
+            read_safetensors_header(file)
+        except SafetensorsFileError as error:
+            raise DatasetError(f"{error}; the model folder {path} is damaged (an interrupted copy or a full disk?): "
+                               "restore it from where it came from, or re-run the node that writes it") from None
 
 
 class DiffusersModelDataset(AbstractVersionedDataset[Any, Any]):
