@@ -6,6 +6,7 @@ from delta_diff.pipelines.path.pipeline import read_n_stages
 
 from . import nodes
 from delta_diff.sd import DevicePolicy
+from delta_diff.world import WorldSpec
 
 from .nodes import EvaluateParams
 
@@ -19,7 +20,9 @@ def evaluate_pipeline(n_stages: int) -> Pipeline:
     # those are measured too, as the baseline's curve.
     curve = ["baseline.curve_unets"] if n_stages > 1 else []
 
-    def evaluate_models(prompt_sets, training_cache, world_scorer, world, params: EvaluateParams,
+    # Every "params:" input typed: Kedro validates a parameter into its model only from the node's own hints (run
+    # alone, with no other node asking for the model, an untyped one arrives as a raw dict).
+    def evaluate_models(prompt_sets, training_cache, world_scorer, world: WorldSpec, params: EvaluateParams,
                         runtime: DevicePolicy, *pipelines):
         models = dict(zip(names, pipelines))
         if curve:
