@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--teacher", default="data/06_models/embedded_teacher_v2")
     parser.add_argument("--scorer", default="data/06_models/world_scorer_v2")
     parser.add_argument("--world", default="v2", choices=["v1", "v2"])
+    parser.add_argument("--env", default=None, help="take the world from this conf env instead (e.g. world_v3)")
     parser.add_argument("--preset", default="bk-sdm-tiny")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--snapshot-every", type=int, default=0, help="also score the student every N steps")
@@ -52,6 +53,15 @@ def main() -> None:
     args = parser.parse_args()
 
     world = WorldSpec(**V2_WORLD) if args.world == "v2" else WorldSpec()
+    if args.env:
+        from kedro.config import OmegaConfigLoader
+
+        from delta_diff.settings import CONFIG_LOADER_ARGS
+
+        loader = OmegaConfigLoader("conf", base_env="base", default_run_env=args.env,
+                                   custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
+                                   merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
+        world = WorldSpec(**loader["parameters"]["world"])
     policy = DevicePolicy()
     teacher = StableDiffusionPipeline.from_pretrained(args.teacher, local_files_only=True, use_safetensors=True)
     policy.place_frozen(teacher)
