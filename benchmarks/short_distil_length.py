@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -38,52 +37,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the rows here (JSON)")
     args = parser.parse_args()
 
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
     from scipy.stats import kendalltau, spearmanr
 
-    from delta_diff.architecture import ArchitectureSpace, count_params
     from delta_diff.distill import DistillConfig, distill_student
-    from delta_diff.scoring import WorldScorer
-    from delta_diff.sd import DevicePolicy, training_noise_scheduler
-    from delta_diff.search import ProxyEvaluator, ThetaSetup
+    from delta_diff.sd import training_noise_scheduler
     from delta_diff.search.candidates import params_of, sample_candidates
-    from delta_diff.similarity import probe_from_cache
-    from delta_diff.world import WorldSpec, parse_caption
 
-    bootstrap_project(PROJECT)
-    with KedroSession.create(project_path=PROJECT, env=args.env) as session:
-        catalog = session.load_context().catalog
-        teacher = catalog.load("embedded_teacher")
-        cache = catalog.load("training_cache")
-        prompt_sets = catalog.load("prompt_sets")
-        # Kedro hands parameters over validated (as the nodes' models) or as dicts, depending on the run
-        world, policy = catalog.load("params:world"), catalog.load("params:runtime")
-        world = world if isinstance(world, WorldSpec) else WorldSpec(**world)
-        policy = policy if isinstance(policy, DevicePolicy) else DevicePolicy(**policy)
-        search = catalog.load("params:architecture_search")["search"]
-        search = search.model_dump() if hasattr(search, "model_dump") else search
-        classifier = catalog.load("world_scorer") if search["theta"].get("scorer", "world") == "world" else None
-    policy.place_frozen(teacher)
-    space = ArchitectureSpace(dict(teacher.unet.config))
-    budget = int(args.fraction * count_params(space.parent_config))
-    tokenizer = teacher.tokenizer
-    probe = probe_from_cache(cache, [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id],
-                             search["probe"]["n_prompts"], search["probe"]["timesteps"],
-                             training_noise_scheduler(teacher), search["probe"]["seed"],
-                             text_encoder=teacher.text_encoder)
-    chosen = prompt_sets["search"][: search["theta"]["n_prompts"]]  # the search's own prompts, as prepare_search
-    if classifier is None:  # an SD environment: HPS v2 as Theta, as its search uses
-        from delta_diff.scoring.hps_v2 import load_hps_scorer
+    from search_stage import search_stage  # benchmarks/search_stage.py, beside this script
 
-        scorer = load_hps_scorer(search["theta"]["hps_checkpoint"],
-                                 model_name=search["theta"].get("hps_model_name", "ViT-H-14"), policy=policy)
-    else:
-        scorer = WorldScorer(policy.place_frozen(classifier), lambda prompt: parse_caption(prompt, world))
-    theta = ThetaSetup([e["text"] for e in chosen], [int(e["seed"]) for e in chosen], search["theta"]["steps"],
-                       search["theta"]["guidance_scale"], search["theta"].get("resolution"))
-    evaluator = ProxyEvaluator(teacher, space, probe, scorer, theta)
-    distillation = search["surrogate_data"]["distillation"]
+    stage = search_stage(args.env, fraction_of_parent=args.fraction)
+    teacher, cache, policy = stage["teacher"], stage["cache"], stage["policy"]
+    evaluator, space, budget = (stage["context"][k] for k in ("evaluator", "space", "budget"))
+    distillation = stage["search"].surrogate_data.distillation.model_dump()
     noise_scheduler = training_noise_scheduler(teacher)
     genomes = sample_candidates(space, budget, args.candidates, seed=0)
     lengths = sorted(args.lengths)

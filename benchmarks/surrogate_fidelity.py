@@ -42,33 +42,18 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
     from scipy.stats import kendalltau, spearmanr
 
-    from delta_diff.pipelines.architecture_search.search_nodes import (SearchParams, _short_distil,
-                                                                       plan_single_stage, prepare_search)
-    from delta_diff.sd import DevicePolicy, training_noise_scheduler
+    from delta_diff.pipelines.architecture_search.search_nodes import _short_distil
+    from delta_diff.sd import training_noise_scheduler
     from delta_diff.search.candidates import sample_candidates
     from delta_diff.search.surrogate import fit_surrogate
     from delta_diff.search.surrogate_data import collect_surrogate_data
-    from delta_diff.world import WorldSpec
 
-    bootstrap_project(PROJECT)
-    with KedroSession.create(project_path=PROJECT, env=args.env) as session:
-        catalog = session.load_context().catalog
-        teacher = catalog.load("embedded_teacher")
-        cache = catalog.load("training_cache")
-        prompt_sets = catalog.load("prompt_sets")
-        classifier = catalog.load("world_scorer")
-        # Kedro hands parameters over validated (as the nodes' models) or as dicts, depending on the run
-        world, policy = catalog.load("params:world"), catalog.load("params:runtime")
-        world = world if isinstance(world, WorldSpec) else WorldSpec(**world)
-        policy = policy if isinstance(policy, DevicePolicy) else DevicePolicy(**policy)
-        search = catalog.load("params:architecture_search")["search"]
-        search = search if isinstance(search, SearchParams) else SearchParams(**search)
-    plan = plan_single_stage(teacher, search)
-    context = prepare_search(teacher, plan, prompt_sets, cache, classifier, world, search, policy)
+    from search_stage import search_stage  # benchmarks/search_stage.py, beside this script
+
+    stage = search_stage(args.env)
+    teacher, cache, search, policy, context = (stage[k] for k in ("teacher", "cache", "search", "policy", "context"))
     evaluator, space, budget = context["evaluator"], context["space"], context["budget"]
     n_train = search.surrogate_data.n_candidates
     candidates = sample_candidates(space, budget, n_train + args.held_out, args.seed)
