@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,21 @@ def write_durably(final: Path, write: Callable[[Path], None]) -> None:
         fsync_path(final.parent)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_folder_durably(final: Path, write: Callable[[Path], None]) -> None:
+    """``write(partial)`` fills a hidden partial folder beside ``final``; every file and folder in it is flushed,
+    then it is renamed to ``final`` (which must not exist) and the parent flushed. On any failure, an interrupt
+    included, the partial folder is removed and ``final`` does not appear."""
+    partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        write(partial)
+        fsync_tree(partial)
+        os.replace(partial, final)
+        fsync_path(final.parent)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def write_safetensors_durably(tensors: dict, final: Path) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, VersionNotFoundError
 
-from delta_diff.durable_files import fsync_path, fsync_tree
+from delta_diff.durable_files import write_folder_durably
 
 from .diffusers_model import _import_class, check_safetensors_folder
 
@@ -64,9 +64,8 @@ class ModelSnapshotsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, C
             raise DatasetError(f"{self._filepath}: names {bad} are not plain folder names (letters, digits, _ . -)")
         final = Path(self._get_save_path())
         final.parent.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
+
+        def write(partial: Path) -> None:
             partial.mkdir()
             for name, value in data.items():
                 if isinstance(value, (str, os.PathLike)):
@@ -77,11 +76,10 @@ class ModelSnapshotsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, C
                 else:
                     raise DatasetError(f"{self._filepath}: {name!r} is a {type(value).__name__}, neither a model "
                                        "with save_pretrained nor a save_pretrained folder")
-            fsync_tree(partial)
-            os.replace(partial, final)
-            fsync_path(final.parent)
+
+        try:
+            write_folder_durably(final, write)
         except BaseException as error:  # an interrupt too: nothing half-written stays
-            shutil.rmtree(partial, ignore_errors=True)
             if final.parent.is_dir() and not any(final.parent.iterdir()):
                 final.parent.rmdir()  # no empty version folder left behind
             if isinstance(error, DatasetError) or not isinstance(error, Exception):

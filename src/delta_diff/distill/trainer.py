@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from delta_diff.config_types import (Count, Fraction, LearningRate, NonNegativeCount, OpenFraction, PositiveFloat,
                                      Weight)
-from delta_diff.durable_files import fsync_path, fsync_tree
+from delta_diff.durable_files import write_folder_durably
 from delta_diff.sd import DevicePolicy, training_target
 from delta_diff.training import MetricsLogger, StepContext, TrainingCheckpoints, TrainingRun, train, weights_digest
 
@@ -200,12 +199,8 @@ def _save_snapshot(root: Path, step: int, model) -> None:
     final = root / f"step-{step:06d}"
     if final.is_dir():
         return
-    partial_folder = root / f".step-{step:06d}.partial-{os.getpid()}"
-    shutil.rmtree(partial_folder, ignore_errors=True)
-    model.save_pretrained(str(partial_folder), safe_serialization=True)
-    fsync_tree(partial_folder)
-    os.replace(partial_folder, final)
-    fsync_path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    write_folder_durably(final, lambda partial: model.save_pretrained(str(partial), safe_serialization=True))
 
 
 def snapshot_folders(checkpoint_dir: str | Path, config: DistillConfig, parent, student,
