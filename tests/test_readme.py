@@ -186,9 +186,17 @@ def test_world_v2_data_prep_writes_under_its_own_paths(kedro_project):
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below 49152: kedro-viz refuses the ephemeral range the OS hands out for port 0."""
+    import random
+
+    for port in random.sample(range(20000, 49000), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-49000")
 
 
 def _answers(command, cwd, port, timeout=240) -> tuple[bool, str]:
