@@ -28,11 +28,16 @@ SCORER_V2 = PROJECT_ROOT / "data" / "06_models" / "world_scorer_v2"
 SD_REDUCTION = {"bk-sdm-base": 32.6, "bk-sdm-small": 43.9, "bk-sdm-tiny": 62.4}
 
 
-@pytest.fixture(scope="module")
-def params() -> dict:
-    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="world_v2",
+def env_parameters(env: str) -> dict:
+    """A conf environment's parameters deep-merged over base, as the project's settings merge them."""
+    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env=env,
                                merge_strategy={"parameters": "soft"}, custom_resolvers={"mul": lambda *a: 0})
     return loader["parameters"]
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    return env_parameters("world_v2")
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ import pandas as pd
 import pytest
 import yaml
 from diffusers import StableDiffusionPipeline
-from kedro.config import OmegaConfigLoader
 
 from delta_diff.architecture import ArchitectureSpace, count_params, preset_genome
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.world import PairScene, WorldSpec, caption, parse_caption, render_scene
 
 from tests.conftest import PROJECT_ROOT
-from tests.world.test_world_v2 import SD_REDUCTION
+from tests.world.test_world_v2 import SD_REDUCTION, env_parameters
 
 CONF = PROJECT_ROOT / "conf"
 TEACHER_V3 = PROJECT_ROOT / "data" / "06_models" / "embedded_teacher_v3"
@@ -20,9 +19,7 @@ SCORER_V3 = PROJECT_ROOT / "data" / "06_models" / "world_scorer_v3"
 
 @pytest.fixture(scope="module")
 def params() -> dict:
-    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="world_v3",
-                               merge_strategy={"parameters": "soft"}, custom_resolvers={"mul": lambda *a: 0})
-    return loader["parameters"]
+    return env_parameters("world_v3")
 
 
 @pytest.fixture(scope="module")
