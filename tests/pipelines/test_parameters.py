@@ -19,7 +19,7 @@ def project_parameters(env=None):
     return loader["parameters"]
 
 
-@pytest.mark.parametrize("env", [None, "world_v2", "world_v3", "sd_smoke"])
+@pytest.mark.parametrize("env", [None, "world_v2", "world_v3", "world_v4", "sd_smoke"])
 def test_the_shipped_environments_pass(env):
     parameters = project_parameters(env)
     if env == "sd_smoke":  # its HPS checkpoint is built by `python -m delta_diff.sd_shaped.smoke`, not shipped

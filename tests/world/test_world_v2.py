@@ -7,6 +7,7 @@ from kedro.config import OmegaConfigLoader
 
 from delta_diff.architecture import ArchitectureSpace, count_params, preset_genome
 from delta_diff.scoring import AttributeClassifier, WorldScorer
+from delta_diff.settings import CONFIG_LOADER_ARGS
 from delta_diff.world import (
     ATTRIBUTES,
     PAIR_ATTRIBUTES,
@@ -29,9 +30,12 @@ SD_REDUCTION = {"bk-sdm-base": 32.6, "bk-sdm-small": 43.9, "bk-sdm-tiny": 62.4}
 
 
 def env_parameters(env: str) -> dict:
-    """A conf environment's parameters deep-merged over base, as the project's settings merge them."""
+    """A conf environment's parameters deep-merged over base, as the project's settings merge them. With the
+    project's own resolvers: OmegaConf keeps resolvers process-wide, so a stand-in would leak into later tests'
+    loaders (a dummy ``mul`` once turned a baseline's N x S steps into 0 for every test that ran after this)."""
     loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env=env,
-                               merge_strategy={"parameters": "soft"}, custom_resolvers={"mul": lambda *a: 0})
+                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"],
+                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
     return loader["parameters"]
 
 
