@@ -113,7 +113,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir="data") as work:
             clock = time.time()
             student, history = distill_student(teacher.unet, pruned, cache, training_noise_scheduler(teacher), config,
-                                               checkpoint_dir=work, show_progress=False, policy=policy,
+                                               checkpoint_dir=work, show_progress=True, policy=policy,
                                                name=f"gap_seed{seed}")
             seconds = time.time() - clock
             kept = {step: UNet2DConditionModel.from_pretrained(folder)

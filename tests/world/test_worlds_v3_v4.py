@@ -1,5 +1,5 @@
 """Worlds v3 and v4 (conf/world_v3, conf/world_v4): v2 with 8 colours (near neighbours) and 3 sizes; v4 is the
-same world with a teacher of half v3's width. Their shipped teachers and scorers."""
+same world with a teacher of 3/4 v3's width. Their shipped teachers and scorers."""
 
 from pathlib import Path
 
@@ -58,11 +58,11 @@ def test_world_has_eight_colours_three_sizes_and_its_own_paths_and_checkpoints(e
     assert checkpoint_dirs(env).isdisjoint(earlier), f"{env} would resume an earlier teacher's checkpoints"
 
 
-def test_v4_is_v3_world_with_a_teacher_of_half_the_width():
+def test_v4_is_v3_world_with_a_narrower_teacher():
     v3, v4 = env_parameters("world_v3"), env_parameters("world_v4")
     assert v4["world"] == v3["world"]
     assert v4["teacher"]["unet"]["model"]["block_out_channels"] == [
-        c // 2 for c in v3["teacher"]["unet"]["model"]["block_out_channels"]]
+        c * 3 // 4 for c in v3["teacher"]["unet"]["model"]["block_out_channels"]]
 
 
 def test_shipped_teacher_is_a_stock_pipeline_that_bk_sdm_cuts_as_sd_v1_4(env, params):
