@@ -4,7 +4,9 @@
 #   nohup sh benchmarks/claim.sh world_v4 > claim_v4.log 2>&1 &
 # 1. the single-step Tiny baseline's curve (3 seeds, kept every 150 steps up to 1,800) and its gap to the teacher;
 # 2. S, the steps per hop, by the pre-registered rule (fewest steps within 0.02 of the curve's best, search
-#    prompts), written into the experiment design conf/<env>/experiment_claim.yml;
+#    prompts), written into the experiment design conf/<env>/experiment_claim.yml -- or the chain stops here
+#    (exit 3) if the baseline at S shows no knowledge gap (above 0.95 of the teacher, or a spread over seeds
+#    as large as the gap): the claim cannot be tested on that world;
 # 3. the experiment (18 kedro runs, finished ones skipped).
 set -e
 env=${1:?usage: sh benchmarks/claim.sh <world env, e.g. world_v4>}

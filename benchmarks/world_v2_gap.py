@@ -134,11 +134,12 @@ def main() -> None:
     report["summary"] = {}
     for step in sorted({r["steps"] for r in report["students"]}):
         ratios = [r["eval_score_over_teacher"] for r in report["students"] if r["steps"] == step]
+        search = [r["search_score_over_teacher"] for r in report["students"] if r["steps"] == step]
         report["summary"][str(step)] = {
             "eval_score_over_teacher_mean": float(np.mean(ratios)),
             "eval_score_over_teacher_std": float(np.std(ratios, ddof=1)) if len(ratios) > 1 else None,
-            "search_score_over_teacher_mean": float(np.mean([r["search_score_over_teacher"] for r in report["students"]
-                                                             if r["steps"] == step])),
+            "search_score_over_teacher_mean": float(np.mean(search)),
+            "search_score_over_teacher_std": float(np.std(search, ddof=1)) if len(search) > 1 else None,
             "n_seeds": len(ratios)}
     print("summary", json.dumps(report["summary"]), flush=True)
     if args.out:
