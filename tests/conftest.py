@@ -34,6 +34,20 @@ MICRO = {
 }
 
 
+def project_parameters(env: str | None = None) -> dict:
+    """The project's parameters (a conf environment deep-merged over base), loaded as its settings load them. With
+    the project's own resolvers: OmegaConf keeps resolvers process-wide, so a stand-in would leak into later tests'
+    loaders (a dummy ``mul`` once turned a baseline's N x S steps into 0 for every test that ran after it)."""
+    from kedro.config import OmegaConfigLoader
+
+    from delta_diff.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env or "base",
+                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
+                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
+    return loader["parameters"]
+
+
 def write_two_stage_path(project: Path) -> None:
     """A two-stage path in the project's local env, with the baseline's total steps written out (Kedro resolves
     base's derived total with base's n_stages)."""

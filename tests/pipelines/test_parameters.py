@@ -5,18 +5,7 @@ from kedro.framework.session import KedroSession
 
 from delta_diff.pipelines.parameters import ParameterError, check_parameters
 
-from tests.conftest import PROJECT_ROOT
-
-
-def project_parameters(env=None):
-    from kedro.config import OmegaConfigLoader
-
-    from delta_diff.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env or "base",
-                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
-                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
-    return loader["parameters"]
+from tests.conftest import project_parameters
 
 
 @pytest.mark.parametrize("env", [None, "world_v2", "world_v3", "world_v4", "sd_smoke"])

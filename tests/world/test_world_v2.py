@@ -3,11 +3,9 @@
 import pandas as pd
 import pytest
 import yaml
-from kedro.config import OmegaConfigLoader
 
 from delta_diff.architecture import ArchitectureSpace, count_params, preset_genome
 from delta_diff.scoring import AttributeClassifier, WorldScorer
-from delta_diff.settings import CONFIG_LOADER_ARGS
 from delta_diff.world import (
     ATTRIBUTES,
     PAIR_ATTRIBUTES,
@@ -21,7 +19,7 @@ from delta_diff.world import (
 )
 from delta_diff.world.components import UNetConfig, build_unet
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, project_parameters
 
 CONF = PROJECT_ROOT / "conf"
 SCORER_V2 = PROJECT_ROOT / "data" / "06_models" / "world_scorer_v2"
@@ -29,19 +27,9 @@ SCORER_V2 = PROJECT_ROOT / "data" / "06_models" / "world_scorer_v2"
 SD_REDUCTION = {"bk-sdm-base": 32.6, "bk-sdm-small": 43.9, "bk-sdm-tiny": 62.4}
 
 
-def env_parameters(env: str) -> dict:
-    """A conf environment's parameters deep-merged over base, as the project's settings merge them. With the
-    project's own resolvers: OmegaConf keeps resolvers process-wide, so a stand-in would leak into later tests'
-    loaders (a dummy ``mul`` once turned a baseline's N x S steps into 0 for every test that ran after this)."""
-    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env=env,
-                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"],
-                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
-    return loader["parameters"]
-
-
 @pytest.fixture(scope="module")
 def params() -> dict:
-    return env_parameters("world_v2")
+    return project_parameters("world_v2")
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from delta_diff.architecture import ArchitectureSpace, count_params, preset_geno
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.world import PairScene, WorldSpec, caption, parse_caption, render_scene
 
-from tests.conftest import PROJECT_ROOT
-from tests.world.test_world_v2 import SD_REDUCTION, env_parameters
+from tests.conftest import PROJECT_ROOT, project_parameters
+from tests.world.test_world_v2 import SD_REDUCTION
 
 CONF = PROJECT_ROOT / "conf"
 MODELS = PROJECT_ROOT / "data" / "06_models"
@@ -32,7 +32,7 @@ def env(request) -> str:
 
 @pytest.fixture(scope="module")
 def params(env) -> dict:
-    return env_parameters(env)
+    return project_parameters(env)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_world_has_eight_colours_three_sizes_and_its_own_paths_and_checkpoints(e
     shared = others & {catalog[k]["filepath"] for k in catalog if "filepath" in catalog[k]}
     assert shared == set(), f"{env} would overwrite an earlier world's files: {shared}"
     def checkpoint_dirs(of_env: str) -> set[str]:
-        teacher = env_parameters(of_env)["teacher"]
+        teacher = project_parameters(of_env)["teacher"]
         return {teacher[part].get("checkpoint_dir") for part in ("vae", "scorer", "unet")} - {None}
 
     earlier = set().union(*(checkpoint_dirs(e) for e in EARLIER_ENVS[env]))
@@ -59,7 +59,7 @@ def test_world_has_eight_colours_three_sizes_and_its_own_paths_and_checkpoints(e
 
 
 def test_v4_is_v3_world_with_a_narrower_teacher():
-    v3, v4 = env_parameters("world_v3"), env_parameters("world_v4")
+    v3, v4 = project_parameters("world_v3"), project_parameters("world_v4")
     assert v4["world"] == v3["world"]
     assert v4["teacher"]["unet"]["model"]["block_out_channels"] == [
         c * 3 // 4 for c in v3["teacher"]["unet"]["model"]["block_out_channels"]]
