@@ -34,10 +34,11 @@ MICRO = {
 }
 
 
-def project_parameters(env: str | None = None) -> dict:
-    """The project's parameters (a conf environment deep-merged over base), loaded as its settings load them. With
-    the project's own resolvers: OmegaConf keeps resolvers process-wide, so a stand-in would leak into later tests'
-    loaders (a dummy ``mul`` once turned a baseline's N x S steps into 0 for every test that ran after it)."""
+def project_config(key: str, env: str | None = None) -> dict:
+    """One of the project's configurations ("parameters", "catalog": a conf environment merged over base, its
+    globals resolved), loaded as its settings load them. With the project's own resolvers: OmegaConf keeps
+    resolvers process-wide, so a stand-in would leak into later tests' loaders (a dummy ``mul`` once turned a
+    baseline's N x S steps into 0 for every test that ran after it)."""
     from kedro.config import OmegaConfigLoader
 
     from delta_diff.settings import CONFIG_LOADER_ARGS
@@ -45,7 +46,17 @@ def project_parameters(env: str | None = None) -> dict:
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env or "base",
                                custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
                                merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
-    return loader["parameters"]
+    return loader[key]
+
+
+def project_parameters(env: str | None = None) -> dict:
+    return project_config("parameters", env)
+
+
+def project_file_paths(env: str | None = None) -> dict[str, str]:
+    """Every file-backed catalog entry's path in ``env`` (base alone for None)."""
+    catalog = project_config("catalog", env)
+    return {name: entry["filepath"] for name, entry in catalog.items() if "filepath" in entry}
 
 
 def write_two_stage_path(project: Path) -> None:

@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+from kedro.config import OmegaConfigLoader
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
@@ -11,8 +12,9 @@ from delta_diff.experiments.aggregate import (curve_figure, curve_table, mean_sp
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps
+from delta_diff.settings import CONFIG_LOADER_ARGS
 
-from tests.conftest import MICRO, PROJECT_ROOT
+from tests.conftest import MICRO, PROJECT_ROOT, project_config
 
 
 def test_the_shipped_claim_design_expands_to_every_variant_student_and_seed():
@@ -181,9 +183,16 @@ def test_a_run_folder_in_another_env_holds_that_env_merged_with_the_overrides(tm
                              env="world_v2")
     parameters = yaml.safe_load((folder / "conf/local/parameters.yml").read_text())
     assert parameters["world"]["layout"] == "pair"  # conf/world_v2/parameters_teacher.yml
-    assert parameters["distill_stage"]["stage"] == {"checkpoint_root": "data/06_models/world_v2/checkpoints",
-                                                    "distillation": {"seed": 2}}
-    assert (folder / "conf/local/catalog.yml").is_file()
+    assert parameters["distill_stage"]["stage"] == {"distillation": {"seed": 2}}
+    # What a plain `kedro run` in the folder sees is what `--env world_v2` sees, plus the override.
+    in_folder = OmegaConfigLoader(str(folder / "conf"), base_env="base", default_run_env="local",
+                                  custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
+                                  merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
+    assert in_folder["catalog"] == project_config("catalog", "world_v2")
+    expected = project_config("parameters", "world_v2")
+    expected["distill_stage"]["stage"]["distillation"]["seed"] = 2
+    assert in_folder["parameters"] == expected
+    assert in_folder["catalog"]["embedded_teacher"]["filepath"] == "data/06_models/embedded_teacher_v2"
     assert base_stage_steps(PROJECT_ROOT, "world_v2") == base_stage_steps(PROJECT_ROOT)
     with pytest.raises(ValueError, match="no conf/nowhere environment"):
         make_run_folder(PROJECT_ROOT, tmp_path / "other", env="nowhere")

@@ -19,12 +19,14 @@ from delta_diff.world import (
 )
 from delta_diff.world.components import UNetConfig, build_unet
 
-from tests.conftest import PROJECT_ROOT, project_parameters
+from tests.conftest import PROJECT_ROOT, project_file_paths, project_parameters
 
 CONF = PROJECT_ROOT / "conf"
 SCORER_V2 = PROJECT_ROOT / "data" / "06_models" / "world_scorer_v2"
 # BK-SDM's reductions of SD v1.4's U-Net (859,520,964 params): Base 579,384,964, Small 482,346,884, Tiny 323,384,964.
 SD_REDUCTION = {"bk-sdm-base": 32.6, "bk-sdm-small": 43.9, "bk-sdm-tiny": 62.4}
+# Read-only inputs every world's catalog may name (SD v1.4's U-Net config, for the architecture-space report).
+SHARED_BY_ALL_WORLDS = {"data/01_raw/sd_v1_4_unet_config.json"}
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +48,10 @@ def test_v1_world_is_unchanged_by_default():
 def test_world_v2_environment_selects_the_pair_layout(spec, params):
     assert spec.layout == "pair" and spec.attributes == PAIR_ATTRIBUTES
     assert params["teacher"]["unet"]["model"]["block_out_channels"] == [32, 64, 128, 128]
-    catalog = yaml.safe_load((CONF / "world_v2" / "catalog.yml").read_text())
-    assert catalog["embedded_teacher"]["filepath"] == "data/06_models/embedded_teacher_v2"
-    assert catalog["world_scorer"]["filepath"] == "data/06_models/world_scorer_v2"
-    v1 = yaml.safe_load((CONF / "base" / "catalog.yml").read_text())
-    shared = {v1[k]["filepath"] for k in v1 if "filepath" in v1[k]} & {
-        catalog[k]["filepath"] for k in catalog if "filepath" in catalog[k]}
+    paths = project_file_paths("world_v2")
+    assert paths["embedded_teacher"] == "data/06_models/embedded_teacher_v2"
+    assert paths["world_scorer"] == "data/06_models/world_scorer_v2"
+    shared = (set(project_file_paths().values()) & set(paths.values())) - SHARED_BY_ALL_WORLDS
     assert shared == set(), f"world v2 would overwrite v1 files: {shared}"
 
 

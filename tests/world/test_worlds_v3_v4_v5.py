@@ -1,24 +1,23 @@
-"""Worlds v3 and v4 (conf/world_v3, conf/world_v4): v2 with 8 colours (near neighbours) and 3 sizes; v4 is the
-same world with a teacher of 3/4 v3's width. Their shipped teachers and scorers."""
+"""Worlds v3, v4 and v5 (conf/world_v3, _v4, _v5): v2 with 8 colours (near neighbours) and 3 sizes; v4 and v5 are
+the same world with a teacher of 3/4 and 1/2 v3's width. Their shipped teachers and scorers."""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from diffusers import StableDiffusionPipeline
 
 from delta_diff.architecture import ArchitectureSpace, count_params, preset_genome
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.world import PairScene, WorldSpec, caption, parse_caption, render_scene
 
-from tests.conftest import PROJECT_ROOT, project_parameters
-from tests.world.test_world_v2 import SD_REDUCTION
+from tests.conftest import PROJECT_ROOT, project_file_paths, project_parameters
+from tests.world.test_world_v2 import SD_REDUCTION, SHARED_BY_ALL_WORLDS
 
-CONF = PROJECT_ROOT / "conf"
 MODELS = PROJECT_ROOT / "data" / "06_models"
-WORLDS = ["world_v3", "world_v4"]
-EARLIER_ENVS = {"world_v3": ("base", "world_v2"), "world_v4": ("base", "world_v2", "world_v3")}
+WORLDS = ["world_v3", "world_v4", "world_v5"]
+EARLIER_ENVS = {"world_v3": ("base", "world_v2"), "world_v4": ("base", "world_v2", "world_v3"),
+                "world_v5": ("base", "world_v2", "world_v3", "world_v4")}
 
 
 def _shipped(kind: str, env: str) -> Path:
@@ -42,13 +41,10 @@ def spec(params) -> WorldSpec:
 
 def test_world_has_eight_colours_three_sizes_and_its_own_paths_and_checkpoints(env, spec):
     assert len(spec.colours) == 8 and set(spec.sizes) == {"small", "medium", "large"}
-    catalog = yaml.safe_load((CONF / env / "catalog.yml").read_text())
-    assert catalog["embedded_teacher"]["filepath"] == f"data/06_models/embedded_teacher_{env.removeprefix('world_')}"
-    others = set()
-    for earlier in EARLIER_ENVS[env]:
-        other = yaml.safe_load((CONF / earlier / "catalog.yml").read_text())
-        others |= {other[k]["filepath"] for k in other if "filepath" in other[k]}
-    shared = others & {catalog[k]["filepath"] for k in catalog if "filepath" in catalog[k]}
+    paths = project_file_paths(env)
+    assert paths["embedded_teacher"] == f"data/06_models/embedded_teacher_{env.removeprefix('world_')}"
+    earlier_paths = set().union(*(project_file_paths(e).values() for e in EARLIER_ENVS[env]))
+    shared = (earlier_paths & set(paths.values())) - SHARED_BY_ALL_WORLDS
     assert shared == set(), f"{env} would overwrite an earlier world's files: {shared}"
     def checkpoint_dirs(of_env: str) -> set[str]:
         teacher = project_parameters(of_env)["teacher"]
@@ -58,11 +54,13 @@ def test_world_has_eight_colours_three_sizes_and_its_own_paths_and_checkpoints(e
     assert checkpoint_dirs(env).isdisjoint(earlier), f"{env} would resume an earlier teacher's checkpoints"
 
 
-def test_v4_is_v3_world_with_a_narrower_teacher():
-    v3, v4 = project_parameters("world_v3"), project_parameters("world_v4")
-    assert v4["world"] == v3["world"]
-    assert v4["teacher"]["unet"]["model"]["block_out_channels"] == [
-        c * 3 // 4 for c in v3["teacher"]["unet"]["model"]["block_out_channels"]]
+@pytest.mark.parametrize("narrower, width", [("world_v4", (3, 4)), ("world_v5", (1, 2))])
+def test_v4_and_v5_are_v3_world_with_a_narrower_teacher(narrower, width):
+    v3, other = project_parameters("world_v3"), project_parameters(narrower)
+    assert other["world"] == v3["world"]
+    numerator, denominator = width
+    assert other["teacher"]["unet"]["model"]["block_out_channels"] == [
+        c * numerator // denominator for c in v3["teacher"]["unet"]["model"]["block_out_channels"]]
 
 
 def test_shipped_teacher_is_a_stock_pipeline_that_bk_sdm_cuts_as_sd_v1_4(env, params):
