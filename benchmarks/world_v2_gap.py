@@ -27,6 +27,7 @@ from delta_diff.architecture import ArchitectureSpace, count_params, preset_geno
 from delta_diff.data.latent_cache import encode_latents, encode_prompts
 from delta_diff.distill import DistillConfig, distill_student
 from delta_diff.distill.trainer import snapshot_folders
+from delta_diff.project_config import load_project_config
 from delta_diff.scoring import AttributeClassifier, WorldScorer
 from delta_diff.sd import DevicePolicy, generate_images, training_noise_scheduler, unet_swapped_in
 from delta_diff.world import WorldSpec, make_prompt_set, make_world_images, parse_caption
@@ -54,14 +55,7 @@ def main() -> None:
 
     world = WorldSpec(**V2_WORLD) if args.world == "v2" else WorldSpec()
     if args.env:
-        from kedro.config import OmegaConfigLoader
-
-        from delta_diff.settings import CONFIG_LOADER_ARGS
-
-        loader = OmegaConfigLoader("conf", base_env="base", default_run_env=args.env,
-                                   custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
-                                   merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
-        world = WorldSpec(**loader["parameters"]["world"])
+        world = WorldSpec(**load_project_config("conf", "parameters", args.env)["world"])
     policy = DevicePolicy()
     teacher = StableDiffusionPipeline.from_pretrained(args.teacher, local_files_only=True, use_safetensors=True)
     policy.place_frozen(teacher)

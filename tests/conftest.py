@@ -35,18 +35,10 @@ MICRO = {
 
 
 def project_config(key: str, env: str | None = None) -> dict:
-    """One of the project's configurations ("parameters", "catalog": a conf environment merged over base, its
-    globals resolved), loaded as its settings load them. With the project's own resolvers: OmegaConf keeps
-    resolvers process-wide, so a stand-in would leak into later tests' loaders (a dummy ``mul`` once turned a
-    baseline's N x S steps into 0 for every test that ran after it)."""
-    from kedro.config import OmegaConfigLoader
+    """One of the project's configurations ("parameters", "catalog"), ``env`` merged over base."""
+    from delta_diff.project_config import load_project_config
 
-    from delta_diff.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env or "base",
-                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
-                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
-    return loader[key]
+    return load_project_config(PROJECT_ROOT / "conf", key, env)
 
 
 def project_parameters(env: str | None = None) -> dict:

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from delta_diff.project_config import load_project_config
+
 from .design import ExperimentDesign, expand_runs
 from .run_folder import make_run_folder
 
@@ -21,14 +23,8 @@ DONE = "DONE.json"
 
 def base_stage_steps(project: Path, env: str | None = None) -> int:
     """Steps per path stage in the project's base conf (with ``env`` over it)."""
-    from kedro.config import OmegaConfigLoader
-
-    from delta_diff.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(str(project / "conf"), base_env="base", default_run_env=env or "base",
-                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
-                               merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
-    return int(loader["parameters"]["distill_stage"]["stage"]["distillation"]["steps"])
+    parameters = load_project_config(project / "conf", "parameters", env)
+    return int(parameters["distill_stage"]["stage"]["distillation"]["steps"])
 
 
 def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = False) -> list[Path]:

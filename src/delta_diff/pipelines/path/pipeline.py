@@ -19,6 +19,7 @@ from kedro.pipeline import Node, Pipeline
 from delta_diff.pipelines.architecture_search.pipeline import search_stage
 from delta_diff.pipelines.distill_stage.nodes import teacher_target
 from delta_diff.pipelines.distill_stage.pipeline import distill_stage_template
+from delta_diff.project_config import load_project_config
 
 from . import nodes
 from .nodes import PathParams
@@ -33,16 +34,11 @@ run_env: str | None = None
 def read_n_stages(conf_source: str | Path | None = None) -> int:
     """``path.n_stages`` from the project's parameters (base, then the run environment: the session's ``--env``,
     else ``KEDRO_ENV``, else local)."""
-    from kedro.config import OmegaConfigLoader
-
-    from delta_diff.settings import CONFIG_LOADER_ARGS
-
     conf = Path(conf_source or Path.cwd() / "conf")
     if not conf.is_dir():
         return nodes.PathParams().n_stages  # outside a project (e.g. imported by a tool): the default shape
-    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=run_env or os.environ.get("KEDRO_ENV", "local"),
-                               custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"])
-    value = loader["parameters"].get("path", {}).get("n_stages", nodes.PathParams().n_stages)
+    parameters = load_project_config(conf, "parameters", run_env or os.environ.get("KEDRO_ENV", "local"))
+    value = parameters.get("path", {}).get("n_stages", nodes.PathParams().n_stages)
     if not isinstance(value, int) or not 1 <= value <= 8:
         raise ValueError(f"path.n_stages must be an integer in 1..8, got {value!r} (conf/*/parameters_path.yml)")
     return value
