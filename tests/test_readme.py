@@ -72,7 +72,7 @@ EXERCISED_BY = {
         "tests/pipelines/test_teacher_pipeline.py::test_teacher_pipeline_trains_saves_and_resumes",
     # a benchmark chain of hours (benchmarks are not tests): its own step, writing S into the design, is tested;
     # the other two are world_v2_gap.py and the experiments CLI above
-    "nohup sh benchmarks/claim.sh world_v4 > claim_v4.log 2>&1 &":
+    "nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &":
         "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
     "pip check": f"{HERE}::test_pip_check_names_only_the_hpsv2x_requirements_the_set_up_skips",
     "pip install jupyterlab": None,  # an optional install for opening the notebook; the test suite runs it headless
