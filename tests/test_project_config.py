@@ -19,6 +19,6 @@ def test_an_environment_is_merged_over_base_with_its_globals_resolved():
 
 
 def test_the_project_resolvers_derive_the_baseline_steps():
-    distill = load_project_config(CONF, "parameters")["distill_stage"]
-    n_stages = load_project_config(CONF, "parameters")["path"]["n_stages"]
+    parameters = load_project_config(CONF, "parameters")
+    distill, n_stages = parameters["distill_stage"], parameters["path"]["n_stages"]
     assert distill["baseline"]["distillation"]["steps"] == n_stages * distill["stage"]["distillation"]["steps"]

@@ -3,7 +3,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from kedro.config import OmegaConfigLoader
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
@@ -12,7 +11,7 @@ from delta_diff.experiments.aggregate import (curve_figure, curve_table, mean_sp
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps
-from delta_diff.settings import CONFIG_LOADER_ARGS
+from delta_diff.project_config import load_project_config
 
 from tests.conftest import MICRO, PROJECT_ROOT, project_config
 
@@ -185,9 +184,7 @@ def test_a_run_folder_in_another_env_holds_that_env_merged_with_the_overrides(tm
     assert parameters["world"]["layout"] == "pair"  # conf/world_v2/parameters_teacher.yml
     assert parameters["distill_stage"]["stage"] == {"distillation": {"seed": 2}}
     # What a plain `kedro run` in the folder sees is what `--env world_v2` sees, plus the override.
-    in_folder = OmegaConfigLoader(str(folder / "conf"), base_env="base", default_run_env="local",
-                                  custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
-                                  merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"])
+    in_folder = {key: load_project_config(folder / "conf", key, "local") for key in ("catalog", "parameters")}
     assert in_folder["catalog"] == project_config("catalog", "world_v2")
     expected = project_config("parameters", "world_v2")
     expected["distill_stage"]["stage"]["distillation"]["seed"] = 2
