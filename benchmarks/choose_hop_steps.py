@@ -66,7 +66,7 @@ def main() -> None:
     print(f"S = {steps} (fewest steps within {args.within} of the curve's best on the search prompts)")
     problem = no_gap_problem(summary[str(steps)], args.max_share)
     if problem:
-        print(f"error: no knowledge gap to test at S = {steps}: {problem}. Make the world harder (README, World v4), "
+        print(f"error: no knowledge gap to test at S = {steps}: {problem}. Make the world harder (README, World v5), "
               "or pass --max-share 1 to run the claim anyway", file=sys.stderr)
         raise SystemExit(3)
     if args.design:

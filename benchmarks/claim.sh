@@ -1,7 +1,7 @@
 #!/bin/sh
 # A world's claim end to end (issue 15), resumable at every step; run from the project root with the world's conf
 # environment (world_v2 .. world_v5):
-#   nohup sh benchmarks/claim.sh world_v4 > claim_v4.log 2>&1 &
+#   nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &
 # 1. the single-step Tiny baseline's curve (3 seeds, kept every 150 steps up to 1,800) and its gap to the teacher;
 # 2. S, the steps per hop, by the pre-registered rule (fewest steps within 0.02 of the curve's best, search
 #    prompts), written into the experiment design conf/<env>/experiment_claim.yml -- or the chain stops here
@@ -9,10 +9,10 @@
 #    as large as the gap): the claim cannot be tested on that world;
 # 3. the experiment (18 kedro runs, finished ones skipped).
 set -e
-env=${1:?usage: sh benchmarks/claim.sh <world env, e.g. world_v4>}
+env=${1:?usage: sh benchmarks/claim.sh <world env, e.g. world_v5>}
 world=${env#world_}
 design=conf/$env/experiment_claim.yml
-[ -f "$design" ] || { echo "error: $design is missing: write the world's experiment design (conf/world_v4/experiment_claim.yml is one)" >&2; exit 2; }
+[ -f "$design" ] || { echo "error: $design is missing: write the world's experiment design (conf/world_v5/experiment_claim.yml is one)" >&2; exit 2; }
 for needed in data/06_models/embedded_teacher_$world/model_index.json data/06_models/world_scorer_$world/config.json; do
     [ -f "$needed" ] || { echo "error: $needed is missing: train the world's teacher first (kedro run --env $env --pipelines teacher)" >&2; exit 2; }
 done
