@@ -44,7 +44,7 @@ def no_gap_problem(row: dict, max_share: float) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("curve", type=Path, help="world_v2_gap.py's JSON report (with --snapshot-every)")
+    parser.add_argument("curve", type=Path, help="gap_curve.py's JSON report (with --snapshot-every)")
     parser.add_argument("--within", type=float, default=0.02, help="of the teacher's score (a share)")
     parser.add_argument("--design", type=Path, default=None)
     parser.add_argument("--max-share", type=float, default=0.95,
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     report = json.loads(args.curve.read_text())
     if "summary" not in report:
-        print(f"error: {args.curve} has no summary: world_v2_gap.py has not finished all its seeds (run it again "
+        print(f"error: {args.curve} has no summary: gap_curve.py has not finished all its seeds (run it again "
               "with the same settings; it keeps the seeds already finished)", file=sys.stderr)
         raise SystemExit(2)
     summary = report["summary"]

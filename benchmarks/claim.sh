@@ -18,7 +18,7 @@ for needed in data/06_models/embedded_teacher_$world/model_index.json data/06_mo
 done
 export KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 python=${PYTHON:-.venv/bin/python}
-$python benchmarks/world_v2_gap.py --env "$env" --teacher data/06_models/embedded_teacher_$world \
+$python benchmarks/gap_curve.py --env "$env" --teacher data/06_models/embedded_teacher_$world \
     --scorer data/06_models/world_scorer_$world --seeds 0 1 2 --steps 1800 --snapshot-every 150 \
     --out data/08_reporting/$env/gap_curve.json
 $python benchmarks/choose_hop_steps.py data/08_reporting/$env/gap_curve.json --within 0.02 --design "$design"

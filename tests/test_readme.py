@@ -71,7 +71,7 @@ EXERCISED_BY = {
     "KEDRO_DISABLE_TELEMETRY=1 .venv/bin/kedro run --pipelines teacher":
         "tests/pipelines/test_teacher_pipeline.py::test_teacher_pipeline_trains_saves_and_resumes",
     # a benchmark chain of hours (benchmarks are not tests): its own step, writing S into the design, is tested;
-    # the other two are world_v2_gap.py and the experiments CLI above
+    # the other two are gap_curve.py and the experiments CLI above
     "nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &":
         "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
     "pip check": f"{HERE}::test_pip_check_names_only_the_hpsv2x_requirements_the_set_up_skips",
@@ -144,13 +144,19 @@ def test_the_architecture_cli_writes_a_presets_unet_config(tmp_path):
     assert count_params(small) == report["params"] == 482_346_884  # BK-SDM-Small's U-Net (the paper: 482 M)
 
 
+def _experiment_run_databases() -> set[Path]:
+    return set(Path(PROJECT_ROOT, "data", "09_experiments").glob("*/runs/*/mlflow.db"))
+
+
 def test_the_claim_experiment_dry_run_lists_its_runs():
+    # compared before and after, not "none at all": a real claim experiment may be running in this checkout
+    databases_before = _experiment_run_databases()
     result = _run([sys.executable, "-m", "delta_diff.experiments", "conf/base/experiment_claim.yml", "--dry-run"],
                   PROJECT_ROOT)
     assert result.returncode == 0, result.stderr
     listed = re.findall(r"\[(\d+)/(\d+)\] \S+: would run with", result.stderr)
     assert [int(i) for i, _ in listed] == list(range(1, 19)) and {n for _, n in listed} == {"18"}, result.stderr[-2000:]
-    assert not any(Path(PROJECT_ROOT, "data", "09_experiments").glob("*/runs/*/mlflow.db"))  # nothing ran
+    assert _experiment_run_databases() == databases_before  # nothing ran
 
 
 def _kedro(*args, cwd):

@@ -2,7 +2,7 @@
 student from a teacher in one step (the single-step baseline), keep it every ``--snapshot-every`` steps, and
 score each kept student and the teacher on the world's held-out prompts.
 
-    nice -n 10 .venv/bin/python benchmarks/world_v2_gap.py --seeds 0 1 2 --steps 1200 --snapshot-every 150 \
+    nice -n 10 .venv/bin/python benchmarks/gap_curve.py --seeds 0 1 2 --steps 1200 --snapshot-every 150 \
         --out data/08_reporting/world_v2/gap_curve.json
 
 Started again with the same settings and ``--out``, it keeps the seeds already finished. Two prompt sets, both
