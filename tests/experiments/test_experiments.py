@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -67,10 +68,11 @@ def test_a_run_folder_gets_its_own_conf_data_and_mlflow(tmp_path):
     assert yaml.safe_load((folder / "conf/local/parameters.yml").read_text()) == {"path": {"n_stages": 3}}
 
 
-def fake_run(root, name, variant, seed, student_score, baseline_score, curve=None):
-    """A finished run's results; ``curve``: {step: world score} of the baseline along its run (S = the first)."""
+def fake_run(root, name, variant, seed, student_score, baseline_score, curve=None, world_folder=""):
+    """A finished run's results; ``curve``: {step: world score} of the baseline along its run (S = the first);
+    ``world_folder``: the reports' subfolder a world env puts them in (globals world.folder, e.g. "world_v5/")."""
     folder = root / name
-    results = folder / "data/08_reporting/results.csv/2026-01-01T00.00.00.000Z"
+    results = folder / f"data/08_reporting/{world_folder}results.csv/2026-01-01T00.00.00.000Z"
     results.mkdir(parents=True)
     curve_rows = [{"model": f"baseline_at_{step}", "role": "baseline_curve", "curve_step": step, "unet_params": 5,
                    "world_score": score, "psnr_vs_teacher_db": 18.0, "attention_alignment_with_teacher": 0.5}
@@ -90,6 +92,21 @@ def fake_run(root, name, variant, seed, student_score, baseline_score, curve=Non
                     params={"distill_stage": {"stage": {"distillation": {"steps": min(curve)}}}})
     (folder / DONE).write_text(json.dumps(spec))
     return folder
+
+
+def test_a_world_envs_runs_are_read_from_its_reports_subfolder(tmp_path):
+    # conf/world_v5/globals.yml puts every report under data/08_reporting/world_v5/; the first claim_v5 run
+    # found the aggregation reading only base's path
+    folders = [fake_run(tmp_path, f"r{s}", "path_n2", s, 0.6, 0.4, world_folder="world_v5/") for s in range(2)]
+    per_run, _ = aggregate_results(folders)
+    assert sorted(per_run["seed"].unique()) == [0, 1]
+
+
+def test_a_run_without_its_results_table_is_named(tmp_path):
+    folder = fake_run(tmp_path, "r0", "path_n2", 0, 0.6, 0.4)
+    shutil.rmtree(folder / "data/08_reporting/results.csv")
+    with pytest.raises(FileNotFoundError, match="r0.*found none"):
+        aggregate_results([folder])
 
 
 def test_aggregation_gives_mean_spread_and_ratio_to_the_teacher(tmp_path):

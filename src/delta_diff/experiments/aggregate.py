@@ -23,8 +23,19 @@ METRICS = ("world_score", "psnr_vs_teacher_db", "attention_alignment_with_teache
 RATIO_TO_TEACHER = ("world_score", "attention_alignment_with_teacher", "hps_v2")  # PSNR has no teacher value
 
 
+def results_table_folder(folder: Path) -> Path:
+    """The run's versioned ``results_table`` dataset: ``data/08_reporting/results.csv`` in base, under the world's
+    folder in a world env (``data/08_reporting/world_v5/results.csv``, conf/<env>/globals.yml). Found on disk, not
+    through the run's catalog: a finished run kept in git is only its DONE.json and this table, without its conf."""
+    found = sorted(p for p in (folder / "data" / "08_reporting").glob("**/results.csv") if p.is_dir())
+    if len(found) != 1:
+        raise FileNotFoundError(f"run {folder}: expected one versioned results.csv under data/08_reporting, found "
+                                f"{[str(p.relative_to(folder)) for p in found] or 'none'}")
+    return found[0]
+
+
 def newest_results(folder: Path) -> pd.DataFrame:
-    versions = sorted((folder / "data" / "08_reporting" / "results.csv").iterdir())
+    versions = sorted(results_table_folder(folder).iterdir())
     return pd.read_csv(versions[-1] / "results.csv")
 
 
