@@ -74,6 +74,13 @@ EXERCISED_BY = {
     # the other two are gap_curve.py and the experiments CLI above
     "nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &":
         "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
+    # world v5's claim, run with the gap gate lifted: the rule's S written into the design, then the experiment
+    ".venv/bin/python benchmarks/choose_hop_steps.py data/08_reporting/world_v5/gap_curve.json --within 0.02 "
+    "--max-share 1 --design conf/world_v5/experiment_claim.yml":
+        "tests/benchmarks/test_choose_hop_steps.py::test_a_world_without_a_gap_at_s_is_refused_and_the_design_is_left_alone",
+    "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nohup nice -n 5 .venv/bin/python -m delta_diff.experiments "
+    "conf/world_v5/experiment_claim.yml > claim_v5.log 2>&1 &":
+        "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     "pip check": f"{HERE}::test_pip_check_names_only_the_hpsv2x_requirements_the_set_up_skips",
     "pip install jupyterlab": None,  # an optional install for opening the notebook; the test suite runs it headless
 }
