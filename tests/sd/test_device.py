@@ -1,6 +1,8 @@
 """The device and dtype policy: bad devices and dtypes refused naming the key; placement in place and idempotent;
 no callee changes a model it was handed (the search's parent before and after a short distillation)."""
 
+import logging
+
 import pytest
 import torch
 from diffusers import UNet2DConditionModel
@@ -77,6 +79,22 @@ def test_trainable_copy_is_fp32_and_leaves_the_original():
     trained = policy.trainable_copy(unet)
     assert trained is not unet and trained.dtype == torch.float32 and trained.training
     assert unet.dtype == torch.bfloat16 and not unet.training
+
+
+def test_a_copy_that_keeps_its_dtype_does_not_make_diffusers_warn():
+    """diffusers' ``to`` warns whenever a dtype is named; an fp32 copy of an fp32 model names none."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    diffusers_logger = logging.getLogger("diffusers.models.modeling_utils")
+    diffusers_logger.addHandler(handler)
+    try:
+        trained = DevicePolicy().trainable_copy(_parent())
+        assert trained.dtype == torch.float32 and not records
+        DevicePolicy(frozen_dtype="bf16").place_frozen(_parent())  # a real cast still goes through diffusers' to
+        assert any("float32" in r.getMessage() for r in records)
+    finally:
+        diffusers_logger.removeHandler(handler)
 
 
 def test_an_unplaced_parent_is_refused_not_moved():

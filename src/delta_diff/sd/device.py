@@ -124,14 +124,14 @@ class DevicePolicy(BaseModel):
         for module in _modules(model):
             module.eval().requires_grad_(False)
             if not self._placed(module):
-                module.to(device=self.torch_device, dtype=self.frozen_torch_dtype)
+                _move(module, self.torch_device, self.frozen_torch_dtype)
         return model
 
     def trainable_copy(self, model: torch.nn.Module) -> torch.nn.Module:
         """A copy of ``model`` with fp32 master weights on the device, in train mode with gradients (the
         original is left as it was)."""
         trained = copy.deepcopy(model)
-        trained.to(device=self.torch_device, dtype=torch.float32)
+        _move(trained, self.torch_device, torch.float32)
         return trained.train().requires_grad_(True)
 
     def frozen_copy(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -177,6 +177,17 @@ def _modules(model) -> list[torch.nn.Module]:
     if components is None:
         raise TypeError(f"cannot place a {type(model).__name__}: not a torch module or a diffusers pipeline")
     return [c for c in components.values() if isinstance(c, torch.nn.Module)]
+
+
+def _move(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    """``module.to(device, dtype)``, naming the dtype only when a floating tensor changes dtype: diffusers' ``to``
+    warns on every call that names a dtype ("modules ... should be kept in float32: []"), even for models that keep
+    none, so the search's many fp32 short distillations would log that warning once per candidate."""
+    tensors = [*module.parameters(), *module.buffers()]
+    if any(t.is_floating_point() and t.dtype != dtype for t in tensors):
+        module.to(device=device, dtype=dtype)
+    else:
+        module.to(device=device)
 
 
 def _placement(module: torch.nn.Module) -> tuple[torch.device | None, torch.dtype | None]:
