@@ -161,6 +161,28 @@ def test_snapshots_are_the_student_at_their_step_and_survive_in_the_job_folder(p
         distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config, show_progress=False)
 
 
+def test_a_job_extended_past_its_end_keeps_the_snapshot_of_its_old_last_step(parent, tmp_path):
+    """The claim's N = 3 baseline resumes N = 2's finished job at 2 x S: its curve needs the step-2S snapshot, which
+    the shorter job never took (its last step is its result). It is taken on resume, from the resumed weights."""
+    from delta_diff.distill.trainer import snapshot_folders
+
+    space = ArchitectureSpace(dict(parent.config))
+    student = prune(parent, preset_genome(space, "bk-sdm-tiny"), space)
+    config = DistillConfig(steps=4, batch_size=8, learning_rate=2e-3, log_every=1, snapshot_every=2)
+    short, _ = distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(),
+                               config.model_copy(update={"steps": 2}), checkpoint_dir=str(tmp_path / "ck"),
+                               show_progress=False)
+    assert snapshot_folders(tmp_path / "ck", config, parent, student) == {}
+    distill_student(parent, student, tiny_cache(), sd_v1_noise_scheduler(), config,
+                    checkpoint_dir=str(tmp_path / "ck"), show_progress=False)
+    kept = snapshot_folders(tmp_path / "ck", config, parent, student)
+    assert list(kept) == [2]
+    from diffusers import UNet2DConditionModel
+
+    at_two = UNet2DConditionModel.from_pretrained(kept[2])
+    assert all(torch.equal(a, b) for a, b in zip(at_two.state_dict().values(), short.state_dict().values()))
+
+
 def test_dgkd_targets_imitate_the_parent_the_teacher_or_both(parent, tmp_path):
     """'both' averages the KD terms over the parent and the original teacher: with the teacher being the parent it
     trains as 'parent' (to rounding: autograd sums the two halves' gradients in another order, which Adam's

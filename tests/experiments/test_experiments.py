@@ -68,8 +68,9 @@ def test_a_run_folder_gets_its_own_conf_data_and_mlflow(tmp_path):
     assert yaml.safe_load((folder / "conf/local/parameters.yml").read_text()) == {"path": {"n_stages": 3}}
 
 
-def fake_run(root, name, variant, seed, student_score, baseline_score, curve=None, world_folder=""):
-    """A finished run's results; ``curve``: {step: world score} of the baseline along its run (S = the first);
+def fake_run(root, name, variant, seed, student_score, baseline_score, curve=None, world_folder="", n_stages=None):
+    """A finished run's results; ``curve``: {step: world score} of the baseline along its run (S = the first; N is
+    one more than its points unless ``n_stages`` says);
     ``world_folder``: the reports' subfolder a world env puts them in (globals world.folder, e.g. "world_v5/")."""
     folder = root / name
     results = folder / f"data/08_reporting/{world_folder}results.csv/2026-01-01T00.00.00.000Z"
@@ -88,7 +89,7 @@ def fake_run(root, name, variant, seed, student_score, baseline_score, curve=Non
     ]).to_csv(results / "results.csv", index=False)
     spec = {"variant": variant, "student": "bk-sdm-tiny", "seed": seed}
     if curve:
-        spec.update(n_stages=len(curve) + 1,
+        spec.update(n_stages=n_stages or len(curve) + 1,
                     params={"distill_stage": {"stage": {"distillation": {"steps": min(curve)}}}})
     (folder / DONE).write_text(json.dumps(spec))
     return folder
@@ -155,6 +156,22 @@ def test_both_protocols_are_read_off_the_baselines_one_run(tmp_path):
     paired_figure(per_run).savefig(tmp_path / "paired.png")
     results_figure(per_run).savefig(tmp_path / "results.png")
     assert all((tmp_path / f).stat().st_size > 0 for f in ("curve.png", "paired.png", "results.png"))
+
+
+def test_a_curve_point_a_run_lacks_comes_from_the_run_that_trained_the_same_baseline_job(tmp_path):
+    # world v5's N = 3 baselines resumed N = 2's finished jobs at 2 x S, so they lacked the 2 x S point: it is the
+    # N = 2 run's final baseline (same student, seed, S; the same measurement at S shows it is the same job)
+    n2 = fake_run(tmp_path, "n2", "path_n2", 0, 0.6, 0.6, curve={100: 0.5})            # baseline 0.6 at 200 steps
+    n3 = fake_run(tmp_path, "n3", "path_n3", 0, 0.6, 0.65, curve={100: 0.5}, n_stages=3)  # 200 missing
+    other_job = fake_run(tmp_path, "other", "path_n2", 1, 0.6, 0.9, curve={100: 0.55})  # another seed: not used
+    curve = curve_table([n2, n3, other_job]).set_index(["variant", "baseline_steps"])
+    n3_curve = curve.loc["path_n3"]
+    assert list(n3_curve.index) == [100, 200, 300]
+    assert n3_curve.loc[200, "world_score_mean"] == pytest.approx(0.6)
+    assert n3_curve.loc[300, "world_score_mean"] == pytest.approx(0.65)  # its own final baseline, not overwritten
+    # a run whose shared points disagree is another job: nothing is taken from it
+    lone = fake_run(tmp_path, "lone", "path_n3", 0, 0.6, 0.65, curve={100: 0.45}, n_stages=3)
+    assert list(curve_table([n2, lone]).query("variant == 'path_n3'")["baseline_steps"]) == [100, 300]
 
 
 @pytest.mark.slow

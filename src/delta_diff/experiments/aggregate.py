@@ -9,6 +9,7 @@ baseline at S steps (method ``baseline_1hop``)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -159,28 +160,55 @@ CURVE_METRICS = ("world_score", "psnr_vs_teacher_db", "attention_alignment_with_
 
 def curve_table(folders: list[Path]) -> pd.DataFrame:
     """The baseline along its one run (every S steps up to N x S) next to the path's student, per variant x student x
-    baseline steps, mean and std over seeds: where each protocol sits on the baseline's curve."""
-    rows = []
+    baseline steps, mean and std over seeds: where each protocol sits on the baseline's curve. A point a run lacks
+    is taken from another run that trained the same baseline job (``_fill_from_same_jobs``)."""
+    runs = []
     for folder in folders:
         spec, table, models = _model_rows(folder)
         steps = stage_steps(spec)
         if steps is None:
             continue
-        base = {"variant": spec["variant"], "student": spec["student"], "seed": spec["seed"]}
         teacher = table[table["role"] == "teacher"].iloc[0]
-        points = [(int(r["curve_step"]), r) for _, r in table[table["role"] == "baseline_curve"].iterrows()]
-        points.append((steps * int(spec["n_stages"]), models["baseline"]))
-        for step, model in points:
-            rows.append({**base, "baseline_steps": step, **{m: float(model[m]) for m in CURVE_METRICS},
-                         "world_score_of_teacher": float(model["world_score"]) / float(teacher["world_score"]),
-                         "path_world_score_of_teacher": float(models["path"]["world_score"]) / float(teacher["world_score"]),
-                         **{f"path_{m}": float(models["path"][m]) for m in CURVE_METRICS}, "hop_steps": steps})
+        points = {int(r["curve_step"]): r for _, r in table[table["role"] == "baseline_curve"].iterrows()}
+        points[steps * int(spec["n_stages"])] = models["baseline"]
+        runs.append({"spec": spec, "hop_steps": steps, "teacher": teacher, "path": models["path"],
+                     "points": {step: {m: float(row[m]) for m in CURVE_METRICS} for step, row in points.items()}})
+    _fill_from_same_jobs(runs)
+    rows = []
+    for run in runs:
+        spec, teacher, path = run["spec"], run["teacher"], run["path"]
+        base = {"variant": spec["variant"], "student": spec["student"], "seed": spec["seed"]}
+        for step, point in sorted(run["points"].items()):
+            rows.append({**base, "baseline_steps": step, **point,
+                         "world_score_of_teacher": point["world_score"] / float(teacher["world_score"]),
+                         "path_world_score_of_teacher": float(path["world_score"]) / float(teacher["world_score"]),
+                         **{f"path_{m}": float(path[m]) for m in CURVE_METRICS}, "hop_steps": run["hop_steps"]})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     values = [c for c in table.columns if c not in ("variant", "student", "seed", "baseline_steps", "hop_steps")]
     summary = mean_std_over_seeds(table, ["variant", "student", "baseline_steps", "hop_steps"], values)
     return summary.sort_values(["variant", "student", "baseline_steps"], kind="stable").reset_index(drop=True)
+
+
+def _fill_from_same_jobs(runs: list[dict]) -> None:
+    """Runs of one student, seed and S train the same baseline job (the runner shares its checkpoints, so an N = 3
+    run resumes N = 2's at 2 x S), but a run that resumed a finished shorter job has no measurement at that job's
+    old last step (its snapshot was never taken; the trainer takes it on resume since, for later runs). Such a point
+    is taken from a run that measured it -- only when the two agree on every point they both measured, i.e. they
+    really are one job evaluated the same way -- and never past the run's own N x S."""
+    for run in runs:
+        key = (run["spec"]["student"], run["spec"]["seed"], run["hop_steps"])
+        last = max(run["points"])
+        for other in runs:
+            if other is run or (other["spec"]["student"], other["spec"]["seed"], other["hop_steps"]) != key:
+                continue
+            shared = set(run["points"]) & set(other["points"])
+            if shared and all(math.isclose(run["points"][s][m], other["points"][s][m], rel_tol=1e-9)
+                              for s in shared for m in CURVE_METRICS):
+                for step, point in other["points"].items():
+                    if step < last and step not in run["points"]:
+                        run["points"][step] = point
 
 
 def curve_figure(curve: pd.DataFrame, metrics=("world_score_of_teacher", "psnr_vs_teacher_db",

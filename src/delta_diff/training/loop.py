@@ -175,6 +175,25 @@ def train(
             logger.info("%s: resuming from step %d of %d (%s)", run.name, start, run.total_steps,
                         checkpoints.directory)
 
+    def snapshot_due(done: int) -> bool:
+        return (on_snapshot is not None and bool(snapshot_every) and done % snapshot_every == 0
+                and 0 < done < run.total_steps and main)
+
+    def take_snapshot(done: int) -> None:
+        if ema is not None:
+            ema.store(module.parameters())
+            ema.copy_to(module.parameters())
+        on_snapshot(done, module.eval())
+        if ema is not None:
+            ema.restore(module.parameters())
+        module.train()
+
+    # A job extended past its old end (the claim's N = 3 baseline resuming N = 2's at 2 x S) resumes at a step whose
+    # snapshot the shorter job never took (it was its last step): take it now, from the resumed weights.
+    # on_snapshot keeps a snapshot already there, so a plain resume rewrites nothing.
+    if snapshot_due(start):
+        take_snapshot(start)
+
     context = StepContext(model, module, generator, accelerator.device, accelerator.autocast, rank, world)
     module.train()
     window: dict[str, list[float]] = {}
@@ -214,15 +233,8 @@ def train(
         if on_validate is not None and validate_every and done % validate_every == 0 and main:
             on_validate(done, module.eval())
             module.train()
-        if on_snapshot is not None and snapshot_every and done % snapshot_every == 0 and done < run.total_steps \
-                and main:
-            if ema is not None:
-                ema.store(module.parameters())
-                ema.copy_to(module.parameters())
-            on_snapshot(done, module.eval())
-            if ema is not None:
-                ema.restore(module.parameters())
-            module.train()
+        if snapshot_due(done):
+            take_snapshot(done)
         if checkpoints is not None and (done % checkpoint_every == 0 or done == run.total_steps):
             checkpoints.save(accelerator, done, states, generator)
     progress.close()
