@@ -139,7 +139,8 @@ def train(
     returns the history (one row of means per ``log_every`` steps, the same on every rank). The model ends
     unwrapped, in eval mode, with the EMA weights when there is an EMA. ``on_validate(step, model)`` runs on the
     main process every ``validate_every`` steps; ``on_snapshot(step, model)`` every ``snapshot_every`` steps before
-    the last, with the EMA weights in the model when there is an EMA (e.g. to keep a training curve's models)."""
+    the last (also at the step a run resumes from, for a job extended past its old end), with the EMA weights in the
+    model when there is an EMA (e.g. to keep a training curve's models)."""
     from diffusers.training_utils import EMAModel
 
     accelerator = make_accelerator(run.policy, run.gradient_accumulation, run.name)
