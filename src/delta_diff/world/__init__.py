@@ -2,12 +2,26 @@
 
 from .generate import make_prompt_set, make_world_images, sample_scenes
 from .render import render_scene
-from .spec import ATTRIBUTES, PAIR_ATTRIBUTES, PairScene, Scene, WorldSpec, caption, parse_caption
+from .spec import (
+    ATTRIBUTES,
+    PAIR_ATTRIBUTES,
+    QUAD_ATTRIBUTES,
+    QUAD_SLOTS,
+    PairScene,
+    QuadScene,
+    Scene,
+    WorldSpec,
+    caption,
+    parse_caption,
+)
 
 __all__ = [
     "ATTRIBUTES",
     "PAIR_ATTRIBUTES",
     "PairScene",
+    "QUAD_ATTRIBUTES",
+    "QUAD_SLOTS",
+    "QuadScene",
     "Scene",
     "WorldSpec",
     "caption",

@@ -8,11 +8,26 @@ import pandas as pd
 from PIL import Image
 
 from .render import render_scene
-from .spec import ATTRIBUTES, PAIR_TEMPLATES, TEMPLATES, PairScene, Scene, WorldSpec, caption
+from .spec import (
+    ATTRIBUTES,
+    HASHED_LAYOUTS,
+    PAIR_TEMPLATES,
+    QUAD_TEMPLATES,
+    TEMPLATES,
+    PairScene,
+    QuadScene,
+    Scene,
+    WorldSpec,
+    caption,
+)
+
+TEMPLATES_OF_LAYOUT = {"single": TEMPLATES, "pair": PAIR_TEMPLATES, "quad": QUAD_TEMPLATES}
 
 
-def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene]:
-    """``n`` scenes whose attribute combinations come from ``split`` ("train" or "eval"), with jitter."""
+def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene | PairScene | QuadScene]:
+    """``n`` scenes whose attribute combinations come from ``split`` ("train", "search" or "eval"), with jitter."""
+    if spec.layout == "quad":
+        return _sample_quad_scenes(spec, split, n, seed)
     combos = spec.split()[split]
     if not combos:
         raise ValueError(f"the world's {split!r} split is empty; raise held_out_fraction or the vocabulary")
@@ -39,11 +54,25 @@ def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene]
     return scenes
 
 
+def _sample_quad_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[QuadScene]:
+    rng = random.Random(f"{seed}:{split}")
+    scenes = []
+    for _ in range(n):
+        values = dict(zip(spec.attributes, spec.draw_combination(split, rng)))
+        # Jitter and scale kept small enough that a large object stays in its quadrant and sizes never overlap
+        # (0.25 x 1.07 < 0.32 x 0.93).
+        jitter = tuple((rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03)) for _ in range(4))
+        scale = tuple(rng.uniform(0.93, 1.07) for _ in range(4))
+        rotation = tuple(rng.uniform(-12, 12) for _ in range(4))
+        scenes.append(QuadScene(values, jitter=jitter, scale=scale, rotation=rotation))
+    return scenes
+
+
 def make_world_images(spec: WorldSpec, split: str, n: int, seed: int) -> tuple[list[Image.Image], pd.DataFrame]:
     """Images and their metadata (``file_name,text`` plus one column per attribute), same seed -> same bytes."""
     scenes = sample_scenes(spec, split, n, seed)
     rng = random.Random(f"{seed}:{split}:templates")
-    templates = TEMPLATES if spec.layout == "single" else PAIR_TEMPLATES
+    templates = TEMPLATES_OF_LAYOUT[spec.layout]
     rows = []
     for i, scene in enumerate(scenes):
         rows.append({"file_name": f"images/{i:05d}.png", "text": caption(scene, rng.randrange(len(templates))),
@@ -53,7 +82,10 @@ def make_world_images(spec: WorldSpec, split: str, n: int, seed: int) -> tuple[l
 
 def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFrame:
     """Prompts (with the attributes they ask for) for sampling and scoring from one split's combinations (``search``
-    and ``eval`` are disjoint held-out ones), cycling through all of them before repeating so that every one is judged."""
+    and ``eval`` are disjoint held-out ones), cycling through all of them before repeating so that every one is judged
+    (a hashed layout's splits hold millions: there ``n`` distinct ones are drawn)."""
+    if spec.layout in HASHED_LAYOUTS:
+        return _hashed_prompt_set(spec, split, n, seed)
     combos = spec.split()[split]
     if not combos:
         raise ValueError(f"the world's {split!r} split is empty; raise world.held_out_fraction (or, for "
@@ -66,4 +98,16 @@ def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFr
     for i in range(n):
         values = dict(zip(spec.attributes, order[i % len(order)]))
         rows.append({"text": caption(scene_type(**values), template=i), **values, "seed": seed + i})
+    return pd.DataFrame(rows)
+
+
+def _hashed_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFrame:
+    rng = random.Random(f"{seed}:{split}:prompts")
+    drawn: dict[tuple[str, ...], None] = {}  # insertion-ordered set
+    while len(drawn) < n:
+        drawn[spec.draw_combination(split, rng)] = None
+    rows = []
+    for i, combination in enumerate(drawn):
+        values = dict(zip(spec.attributes, combination))
+        rows.append({"text": caption(QuadScene(values), template=i), **values, "seed": seed + i})
     return pd.DataFrame(rows)

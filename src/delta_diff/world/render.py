@@ -6,7 +6,7 @@ import math
 
 from PIL import Image, ImageDraw
 
-from .spec import PairScene, Scene, WorldSpec
+from .spec import QUAD_SLOTS, PairScene, QuadScene, Scene, WorldSpec
 
 SUPERSAMPLE = 4
 
@@ -22,12 +22,24 @@ CENTRES = {
 
 # World v2: slot centres (the vertical place is jittered per object).
 SLOT_CENTRES = {"left": (0.27, 0.5), "right": (0.73, 0.5)}
+# World v6: the quadrants' centres (a quadrant is half the image wide; v6's largest object is 0.32 of it).
+QUAD_CENTRES = {"top_left": (0.25, 0.25), "top_right": (0.75, 0.25),
+                "bottom_left": (0.25, 0.75), "bottom_right": (0.75, 0.75)}
 
 
-def render_scene(scene: Scene | PairScene, spec: WorldSpec) -> Image.Image:
+def render_scene(scene: Scene | PairScene | QuadScene, spec: WorldSpec) -> Image.Image:
     side = spec.image_size * SUPERSAMPLE
-    image = Image.new("RGB", (side, side), spec.backgrounds[scene.background])
+    values = scene.attributes()
+    image = Image.new("RGB", (side, side), spec.backgrounds[values["background"]])
     draw = ImageDraw.Draw(image)
+    if isinstance(scene, QuadScene):
+        for k, slot in enumerate(QUAD_SLOTS):
+            cx, cy = QUAD_CENTRES[slot]
+            cx, cy = (cx + scene.jitter[k][0]) * side, (cy + scene.jitter[k][1]) * side
+            radius = spec.sizes[values[f"{slot}_size"]] * scene.scale[k] * side / 2
+            _draw_shape(draw, values[f"{slot}_shape"], spec.colours[values[f"{slot}_colour"]], cx, cy, radius,
+                        scene.rotation[k])
+        return image.resize((spec.image_size, spec.image_size), Image.LANCZOS)
     if isinstance(scene, PairScene):
         for k, slot in enumerate(SLOT_CENTRES):
             cx, cy = SLOT_CENTRES[slot]

@@ -8,7 +8,9 @@ never saw in training.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -30,6 +32,20 @@ PAIR_TEMPLATES = (
     "a {left_size} {left_colour} {left_shape} on the left and a {right_size} {right_colour} {right_shape} "
     "on the right on a {background} background",
 )
+
+# World v6 ("quad" layout): four objects, one per quadrant, each with its own shape, colour and size: twice v2's
+# binding load on the same 32-px image, so that a pruned student's capacity shows (issue 15).
+QUAD_SLOTS = ("top_left", "top_right", "bottom_left", "bottom_right")
+QUAD_ATTRIBUTES = tuple(f"{slot}_{a}" for slot in QUAD_SLOTS for a in OBJECT_ATTRIBUTES) + ("background",)
+QUAD_TEMPLATES = (
+    "a {top_left_size} {top_left_colour} {top_left_shape} at the top left, a {top_right_size} {top_right_colour} "
+    "{top_right_shape} at the top right, a {bottom_left_size} {bottom_left_colour} {bottom_left_shape} at the "
+    "bottom left and a {bottom_right_size} {bottom_right_colour} {bottom_right_shape} at the bottom right on a "
+    "{background} background",
+)
+# Layouts whose compositions are too many to list (v6: 72^4 x 4 = 107 M) are split by a hash of each composition
+# instead of a shuffled list (``WorldSpec.split_of``).
+HASHED_LAYOUTS = ("quad",)
 
 # Caption templates; every one names all five attributes so captions stay parseable (the scorer reads prompts).
 TEMPLATES = (
@@ -72,13 +88,17 @@ class WorldSpec(BaseModel):
     # validation); the rest are evaluate's alone, so nothing is selected on the combinations it is judged on.
     search_fraction: float = 1 / 3
     split_seed: int = 0
-    # "single": one object (v1, the shipped teacher's world); "pair": two objects left and right (world v2,
-    # conf/world_v2), where ``positions`` is not used.
-    layout: Literal["single", "pair"] = "single"
+    # "single": one object (v1, the shipped teacher's world); "pair": two objects left and right (worlds v2-v5);
+    # "quad": four objects, one per quadrant (world v6). ``positions`` is used by "single" only.
+    layout: Literal["single", "pair", "quad"] = "single"
 
     @property
     def attributes(self) -> tuple[str, ...]:
-        return ATTRIBUTES if self.layout == "single" else PAIR_ATTRIBUTES
+        return {"single": ATTRIBUTES, "pair": PAIR_ATTRIBUTES, "quad": QUAD_ATTRIBUTES}[self.layout]
+
+    @property
+    def n_combinations(self) -> int:
+        return math.prod(len(self.values(a)) for a in self.attributes)
 
     @model_validator(mode="after")
     def _check(self) -> WorldSpec:
@@ -97,8 +117,8 @@ class WorldSpec(BaseModel):
         return self
 
     def values(self, attribute: str) -> list[str]:
-        if self.layout == "pair" and attribute in PAIR_ATTRIBUTES and attribute != "background":
-            attribute = attribute.split("_", 1)[1]
+        if self.layout != "single" and attribute in self.attributes and attribute != "background":
+            attribute = attribute.rsplit("_", 1)[1]  # "top_left_colour" -> "colour"
         return list({"shape": self.shapes, "colour": self.colours, "size": self.sizes,
                      "position": self.positions, "background": self.backgrounds}[attribute])
 
@@ -110,6 +130,9 @@ class WorldSpec(BaseModel):
         the distillation's images), ``search`` (held out of training; the architecture search selects on them)
         and ``eval`` (held out of training and of the search; only evaluate and the teacher's competence check
         see them). Every single attribute value still occurs in training; only their combinations are new."""
+        if self.layout in HASHED_LAYOUTS:
+            raise ValueError(f"world.layout {self.layout!r} has {self.n_combinations:,} compositions, too many to "
+                             "list; its split is by hash (split_of, draw_combination)")
         combos = self.combinations()
         rng = random.Random(self.split_seed)
         rng.shuffle(combos)
@@ -120,6 +143,32 @@ class WorldSpec(BaseModel):
         return {"eval": sorted(combos[: n_held_out - n_search]),
                 "search": sorted(combos[n_held_out - n_search: n_held_out]),
                 "train": sorted(combos[n_held_out:])}
+
+    def split_of(self, combination: tuple[str, ...]) -> str:
+        """A hashed layout's split of one composition: a seeded hash puts it in ``eval`` (the first
+        ``held_out_fraction x (1 - search_fraction)`` of [0, 1)), ``search`` (the rest of the held-out share) or
+        ``train``, so the three are disjoint by construction and the same for every run, without listing them."""
+        digest = hashlib.sha256(f"{self.split_seed}|{'|'.join(combination)}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64
+        n_eval = self.held_out_fraction * (1 - self.search_fraction)
+        return "eval" if u < n_eval else "search" if u < self.held_out_fraction else "train"
+
+    def split_share(self, split: str) -> float:
+        """The expected share of all compositions that a hashed layout's ``split`` holds."""
+        held, search = self.held_out_fraction, self.held_out_fraction * self.search_fraction
+        return {"eval": held - search, "search": search, "train": 1 - held}[split]
+
+    def draw_combination(self, split: str, rng: random.Random) -> tuple[str, ...]:
+        """A hashed layout's composition from ``split``: every attribute drawn uniformly, redrawn until the
+        composition is ``split``'s (for the train split about one draw in 1.1, for eval one in 15)."""
+        if self.split_share(split) <= 0:
+            raise ValueError(f"the world's {split!r} split is empty; raise world.held_out_fraction (or, for "
+                             "'search', world.search_fraction)")
+        vocabularies = [self.values(a) for a in self.attributes]
+        while True:
+            combination = tuple(rng.choice(v) for v in vocabularies)
+            if self.split_of(combination) == split:
+                return combination
 
 
 @dataclass(frozen=True)
@@ -159,7 +208,27 @@ class PairScene:
         return {a: getattr(self, a) for a in PAIR_ATTRIBUTES}
 
 
-def caption(scene: Scene | PairScene, template: int = 0) -> str:
+@dataclass(frozen=True)
+class QuadScene:
+    """A world-v6 image: four objects (one per quadrant) and a background; ``values`` maps each of
+    ``QUAD_ATTRIBUTES`` to its value, the jitter, scale and rotation are per slot in ``QUAD_SLOTS`` order."""
+
+    values: dict[str, str]
+    jitter: tuple[tuple[float, float], ...] = ((0.0, 0.0),) * 4  # per slot, image fractions
+    scale: tuple[float, ...] = (1.0,) * 4
+    rotation: tuple[float, ...] = (0.0,) * 4
+
+    def __post_init__(self) -> None:
+        if set(self.values) != set(QUAD_ATTRIBUTES):
+            raise ValueError(f"a quad scene names {sorted(QUAD_ATTRIBUTES)}, got {sorted(self.values)}")
+
+    def attributes(self) -> dict[str, str]:
+        return {a: self.values[a] for a in QUAD_ATTRIBUTES}
+
+
+def caption(scene: Scene | PairScene | QuadScene, template: int = 0) -> str:
+    if isinstance(scene, QuadScene):
+        return QUAD_TEMPLATES[template % len(QUAD_TEMPLATES)].format(**scene.attributes())
     if isinstance(scene, PairScene):
         return PAIR_TEMPLATES[template % len(PAIR_TEMPLATES)].format(**scene.attributes())
     values = scene.attributes()
@@ -171,6 +240,8 @@ def parse_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
     """Read the attributes a prompt asks for (None where it names none or several), whatever the template."""
     if spec.layout == "pair":
         return _parse_pair_caption(text, spec)
+    if spec.layout == "quad":
+        return _parse_quad_caption(text, spec)
     words = re.findall(r"[a-z]+", text.lower())
     found: dict[str, str | None] = {}
     for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
@@ -195,6 +266,23 @@ def _parse_pair_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
         for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
             hits = {w for w in words if w in vocabulary}
             found[f"{sides[0]}_{attribute}"] = hits.pop() if len(hits) == 1 else None
+    backgrounds = re.findall(r"([a-z]+) background", lowered)
+    found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
+    return found
+
+
+def _parse_quad_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
+    """World v6: each clause "... at the top left" (etc.) names one object's attributes."""
+    lowered = text.lower()
+    found: dict[str, str | None] = {a: None for a in QUAD_ATTRIBUTES}
+    for clause in re.split(r"\band\b|,", lowered):
+        slots = [slot for slot in QUAD_SLOTS if re.search(rf"\bat the {slot.replace('_', ' ')}\b", clause)]
+        if len(slots) != 1:
+            continue
+        words = re.findall(r"[a-z]+", clause.split(f"at the {slots[0].replace('_', ' ')}")[0])
+        for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
+            hits = {w for w in words if w in vocabulary}
+            found[f"{slots[0]}_{attribute}"] = hits.pop() if len(hits) == 1 else None
     backgrounds = re.findall(r"([a-z]+) background", lowered)
     found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
     return found

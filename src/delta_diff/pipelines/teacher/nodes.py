@@ -179,7 +179,7 @@ def check_teacher_competence(teacher, classifier, world: WorldSpec, params: Comp
     if params.min_reconstruction_accuracy is not None and min(recon_acc.values()) < params.min_reconstruction_accuracy:
         failures.append(f"scorer {min(recon_acc.values()):.3f} < {params.min_reconstruction_accuracy} on VAE "
                         "reconstructions")
-    if world.layout == "pair":  # binding: every attribute of both objects right in one image
+    if world.layout != "single":  # binding: every attribute of every object right in one image
         report["teacher_all_attributes_right"] = float((teacher_result.per_image["score"] == 1.0).mean())
     report["passed"] = not failures
     report["failures"] = failures
