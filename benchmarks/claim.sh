@@ -1,6 +1,6 @@
 #!/bin/sh
 # A world's claim end to end (issue 15), resumable at every step; run from the project root with the world's conf
-# environment (world_v2 .. world_v5):
+# environment (world_v2 .. world_v6):
 #   nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &
 # 1. the single-step Tiny baseline's curve (3 seeds, kept every 150 steps up to 1,800) and its gap to the teacher;
 # 2. S, the steps per hop, by the pre-registered rule (fewest steps within 0.02 of the curve's best, search
@@ -16,6 +16,8 @@ design=conf/$env/experiment_claim.yml
 for needed in data/06_models/embedded_teacher_$world/model_index.json data/06_models/world_scorer_$world/config.json; do
     [ -f "$needed" ] || { echo "error: $needed is missing: train the world's teacher first (kedro run --env $env --pipelines teacher)" >&2; exit 2; }
 done
+report=data/08_reporting/teacher_${world}_competence.json
+grep -q '"passed": true' "$report" 2>/dev/null || { echo "error: $report does not say the teacher passed its competence check: a teacher that fails it cannot test the claim (see the report's failures; train it longer or make the world easier)" >&2; exit 2; }
 export KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 python=${PYTHON:-.venv/bin/python}
 $python benchmarks/gap_curve.py --env "$env" --teacher data/06_models/embedded_teacher_$world \
