@@ -7,6 +7,10 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from delta_diff.experiments.run_folder import make_run_folder
+from tests.conftest import PROJECT_ROOT
 
 
 def micro(ckpt, unet_steps):
@@ -44,3 +48,28 @@ def test_teacher_pipeline_trains_saves_and_resumes(kedro_project, tmp_path):
         session.run(pipeline_names=["teacher"])
     state = torch.load(ckpt / "unet" / "step-000006" / "trainer_state.pt", weights_only=True)
     assert [entry["step"] for entry in state["history"]["rows"]] == [4, 6]
+
+
+@pytest.mark.slow
+def test_a_four_object_world_teacher_trains_through_the_pipeline(tmp_path, monkeypatch):
+    """World v6's configuration (quad layout, hashed split, 48-token captions, VAE fine-tuned from v5's) at a
+    micro size: every node of the teacher pipeline handles four objects, and the report judges all 13 attributes."""
+    ckpt = tmp_path / "ckpt"
+    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, 2), env="world_v6")
+    for name in ("embedded_teacher_v6", "world_scorer_v6"):  # never write through links to shipped models
+        (root / "data" / "06_models" / name).unlink(missing_ok=True)
+    monkeypatch.chdir(root)
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root) as session:
+        session.run(pipeline_names=["teacher"])
+    pipeline = StableDiffusionPipeline.from_pretrained(root / "data" / "06_models" / "embedded_teacher_v6",
+                                                       local_files_only=True, use_safetensors=True)
+    assert pipeline.tokenizer.model_max_length == 48
+    caption = "a small red circle at the top left, a large blue square at the top right, a medium green " \
+              "triangle at the bottom left and a small brown circle at the bottom right on a white background"
+    assert len(pipeline.tokenizer(caption).input_ids) <= 48
+    report = json.loads((root / "data" / "08_reporting" / "teacher_v6_competence.json").read_text())
+    judged = report["teacher_on_held_out_prompts"]
+    assert {f"{slot}_{a}_accuracy" for slot in ("top_left", "bottom_right") for a in ("shape", "colour", "size")} \
+        <= set(judged)
+    assert "teacher_all_attributes_right" in report and report["passed"] is False

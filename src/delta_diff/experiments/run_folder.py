@@ -13,7 +13,8 @@ SHIPPED = ("data/06_models/embedded_teacher", "data/06_models/world_scorer", "da
            "data/06_models/embedded_teacher_v2", "data/06_models/world_scorer_v2",
            "data/06_models/embedded_teacher_v3", "data/06_models/world_scorer_v3",
            "data/06_models/embedded_teacher_v4", "data/06_models/world_scorer_v4",
-           "data/06_models/embedded_teacher_v5", "data/06_models/world_scorer_v5")
+           "data/06_models/embedded_teacher_v5", "data/06_models/world_scorer_v5",
+           "data/06_models/embedded_teacher_v6", "data/06_models/world_scorer_v6")
 
 
 def make_run_folder(project: Path, folder: Path, overrides: dict | None = None, env: str | None = None) -> Path:
