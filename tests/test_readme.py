@@ -81,6 +81,12 @@ EXERCISED_BY = {
     "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nohup nice -n 5 .venv/bin/python -m delta_diff.experiments "
     "conf/world_v5/experiment_claim.yml > claim_v5.log 2>&1 &":
         "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
+    # world v6's chain: its teacher (the pipeline at micro size on v6's configuration), then claim.sh, whose
+    # refusal of a teacher that did not pass competence is what stands between the two
+    "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v6 --pipelines teacher":
+        "tests/pipelines/test_teacher_pipeline.py::test_a_four_object_world_teacher_trains_through_the_pipeline",
+    "nohup sh benchmarks/claim.sh world_v6 > claim_v6.log 2>&1 &":
+        "tests/benchmarks/test_claim_script.py::test_a_world_whose_teacher_failed_its_competence_check_is_refused",
     "pip check": f"{HERE}::test_pip_check_names_only_the_hpsv2x_requirements_the_set_up_skips",
     "pip install jupyterlab": None,  # an optional install for opening the notebook; the test suite runs it headless
 }
