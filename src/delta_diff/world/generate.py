@@ -10,7 +10,6 @@ from PIL import Image
 from .render import render_scene
 from .spec import (
     ATTRIBUTES,
-    HASHED_LAYOUTS,
     PAIR_TEMPLATES,
     QUAD_TEMPLATES,
     TEMPLATES,
@@ -84,8 +83,8 @@ def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFr
     """Prompts (with the attributes they ask for) for sampling and scoring from one split's combinations (``search``
     and ``eval`` are disjoint held-out ones), cycling through all of them before repeating so that every one is judged
     (a hashed layout's splits hold millions: there ``n`` distinct ones are drawn)."""
-    if spec.layout in HASHED_LAYOUTS:
-        return _hashed_prompt_set(spec, split, n, seed)
+    if spec.layout == "quad":
+        return _quad_prompt_set(spec, split, n, seed)
     combos = spec.split()[split]
     if not combos:
         raise ValueError(f"the world's {split!r} split is empty; raise world.held_out_fraction (or, for "
@@ -101,7 +100,7 @@ def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def _hashed_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFrame:
+def _quad_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFrame:
     rng = random.Random(f"{seed}:{split}:prompts")
     drawn: dict[tuple[str, ...], None] = {}  # insertion-ordered set
     while len(drawn) < n:

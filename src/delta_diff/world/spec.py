@@ -1,9 +1,9 @@
 """The synthetic captioned-image world: which attributes exist, how captions are written and read back.
 
-One object per image, described by five attributes (shape, colour, size, position, background), so a prompt such
-as "a small red circle at the top left on a blue background" has several parts that cross-attention must put in
-the right place. Whole attribute combinations are held out for evaluation, so the teacher is judged on prompts it
-never saw in training.
+Layouts: one object per image (v1: shape, colour, size, position, background), two objects in left/right slots
+(v2-v5) or four, one per quadrant (v6), so a prompt such as "a small red circle at the top left on a blue
+background" has several parts that cross-attention must put in the right place. Whole attribute combinations are
+held out for evaluation, so the teacher is judged on prompts it never saw in training.
 """
 
 from __future__ import annotations
@@ -150,8 +150,8 @@ class WorldSpec(BaseModel):
         ``train``, so the three are disjoint by construction and the same for every run, without listing them."""
         digest = hashlib.sha256(f"{self.split_seed}|{'|'.join(combination)}".encode()).digest()
         u = int.from_bytes(digest[:8], "big") / 2**64
-        n_eval = self.held_out_fraction * (1 - self.search_fraction)
-        return "eval" if u < n_eval else "search" if u < self.held_out_fraction else "train"
+        eval_share = self.held_out_fraction * (1 - self.search_fraction)
+        return "eval" if u < eval_share else "search" if u < self.held_out_fraction else "train"
 
     def split_share(self, split: str) -> float:
         """The expected share of all compositions that a hashed layout's ``split`` holds."""
