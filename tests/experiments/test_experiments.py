@@ -7,8 +7,8 @@ import yaml
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
-from delta_diff.experiments.aggregate import (curve_figure, curve_table, mean_spread_markdown, paired_differences,
-                                              paired_figure, stage_table)
+from delta_diff.experiments.aggregate import curve_table, mean_spread_markdown, paired_differences, stage_table
+from delta_diff.experiments.figures import curve_figure, paired_figure
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps

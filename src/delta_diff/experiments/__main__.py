@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .aggregate import (aggregate_results, curve_figure, curve_table, mean_spread_markdown, paired_differences,
-                        paired_figure, results_figure, stage_table)
+from .aggregate import aggregate_results, curve_table, mean_spread_markdown, paired_differences, stage_table
 from .design import ExperimentDesign
+from .figures import curve_figure, paired_figure, results_figure
 from .runner import run_experiment
 
 
