@@ -1,6 +1,6 @@
 #!/bin/sh
 # A world's claim end to end (issue 15), resumable at every step; run from the project root with the world's conf
-# environment (world_v2 .. world_v6):
+# environment (world_v2 .. world_v7):
 #   nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &
 # 1. the single-step Tiny baseline's curve (3 seeds, kept every 150 steps up to 1,800) and its gap to the teacher;
 # 2. S, the steps per hop, by the pre-registered rule (fewest steps within 0.02 of the curve's best, search

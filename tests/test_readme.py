@@ -89,6 +89,11 @@ EXERCISED_BY = {
         "tests/pipelines/test_teacher_pipeline.py::test_a_four_object_world_teacher_trains_through_the_pipeline",
     "nohup sh benchmarks/claim.sh world_v6 > claim_v6.log 2>&1 &":
         "tests/benchmarks/test_claim_script.py::test_a_world_whose_teacher_failed_its_competence_check_is_refused",
+    # world v7's chain, the same two steps
+    "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v7 --pipelines teacher":
+        "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
+    "nohup sh benchmarks/claim.sh world_v7 > claim_v7.log 2>&1 &":
+        "tests/benchmarks/test_claim_script.py::test_a_world_whose_teacher_failed_its_competence_check_is_refused",
     "pip check": f"{HERE}::test_pip_check_names_only_the_hpsv2x_requirements_the_set_up_skips",
     "pip install jupyterlab": None,  # an optional install for opening the notebook; the test suite runs it headless
 }

@@ -8,7 +8,7 @@ from delta_diff.pipelines.parameters import ParameterError, check_parameters
 from tests.conftest import project_parameters
 
 
-@pytest.mark.parametrize("env", [None, "world_v2", "world_v3", "world_v4", "world_v5", "world_v6", "sd_smoke"])
+@pytest.mark.parametrize("env", [None, "world_v2", "world_v3", "world_v4", "world_v5", "world_v6", "world_v7", "sd_smoke"])
 def test_the_shipped_environments_pass(env):
     parameters = project_parameters(env)
     if env == "sd_smoke":  # its HPS checkpoint is built by `python -m delta_diff.sd_shaped.smoke`, not shipped

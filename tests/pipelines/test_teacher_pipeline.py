@@ -73,3 +73,26 @@ def test_a_four_object_world_teacher_trains_through_the_pipeline(tmp_path, monke
     assert {f"{slot}_{a}_accuracy" for slot in ("top_left", "bottom_right") for a in ("shape", "colour", "size")} \
         <= set(judged)
     assert "teacher_all_attributes_right" in report and report["passed"] is False
+
+
+@pytest.mark.slow
+def test_a_counting_world_teacher_trains_through_the_pipeline(tmp_path, monkeypatch):
+    """World v7's configuration (count layout, objects at free places, VAE fine-tuned from v6's) at a micro size:
+    every node of the teacher pipeline handles counted groups, and the report judges both groups' counts."""
+    ckpt = tmp_path / "ckpt"
+    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, 2), env="world_v7")
+    for name in ("embedded_teacher_v7", "world_scorer_v7"):  # never write through links to shipped models
+        (root / "data" / "06_models" / name).unlink(missing_ok=True)
+    monkeypatch.chdir(root)
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root) as session:
+        session.run(pipeline_names=["teacher"])
+    pipeline = StableDiffusionPipeline.from_pretrained(root / "data" / "06_models" / "embedded_teacher_v7",
+                                                       local_files_only=True, use_safetensors=True)
+    assert pipeline.tokenizer.model_max_length == 24
+    assert len(pipeline.tokenizer("four yellow circles and three cyan triangles on a gray background").input_ids) <= 24
+    report = json.loads((root / "data" / "08_reporting" / "teacher_v7_competence.json").read_text())
+    judged = report["teacher_on_held_out_prompts"]
+    assert {f"{group}_{a}_accuracy" for group in ("first", "second") for a in ("count", "colour", "shape")} \
+        <= set(judged)
+    assert report["chance"]["first_count"] == pytest.approx(0.25) and report["passed"] is False

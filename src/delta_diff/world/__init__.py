@@ -4,9 +4,11 @@ from .generate import make_prompt_set, make_world_images, sample_scenes
 from .render import render_scene
 from .spec import (
     ATTRIBUTES,
+    COUNT_ATTRIBUTES,
     PAIR_ATTRIBUTES,
     QUAD_ATTRIBUTES,
     QUAD_SLOTS,
+    CountScene,
     PairScene,
     QuadScene,
     Scene,
@@ -17,6 +19,8 @@ from .spec import (
 
 __all__ = [
     "ATTRIBUTES",
+    "COUNT_ATTRIBUTES",
+    "CountScene",
     "PAIR_ATTRIBUTES",
     "PairScene",
     "QUAD_ATTRIBUTES",

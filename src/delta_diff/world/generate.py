@@ -10,9 +10,12 @@ from PIL import Image
 from .render import render_scene
 from .spec import (
     ATTRIBUTES,
+    COUNT_TEMPLATES,
+    GROUPS,
     PAIR_TEMPLATES,
     QUAD_TEMPLATES,
     TEMPLATES,
+    CountScene,
     PairScene,
     QuadScene,
     Scene,
@@ -20,13 +23,19 @@ from .spec import (
     caption,
 )
 
-TEMPLATES_OF_LAYOUT = {"single": TEMPLATES, "pair": PAIR_TEMPLATES, "quad": QUAD_TEMPLATES}
+TEMPLATES_OF_LAYOUT = {"single": TEMPLATES, "pair": PAIR_TEMPLATES, "quad": QUAD_TEMPLATES, "count": COUNT_TEMPLATES}
+# Count layout: the gap between two objects' outlines (image fractions), so that objects never touch and can be
+# counted; triangles reach 1.25x an object's half-width (render._draw_shape), the scale is at most 1.07.
+COUNT_GAP = 0.04
+COUNT_REACH = 1.25 * 1.07
 
 
-def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene | PairScene | QuadScene]:
+def sample_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[Scene | PairScene | QuadScene | CountScene]:
     """``n`` scenes whose attribute combinations come from ``split`` ("train", "search" or "eval"), with jitter."""
     if spec.layout == "quad":
         return _sample_quad_scenes(spec, split, n, seed)
+    if spec.layout == "count":
+        return _sample_count_scenes(spec, split, n, seed)
     combos = spec.split()[split]
     if not combos:
         raise ValueError(f"the world's {split!r} split is empty; raise held_out_fraction or the vocabulary")
@@ -67,6 +76,38 @@ def _sample_quad_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[
     return scenes
 
 
+def _sample_count_scenes(spec: WorldSpec, split: str, n: int, seed: int) -> list[CountScene]:
+    combos = spec.split()[split]
+    if not combos:
+        raise ValueError(f"the world's {split!r} split is empty; raise held_out_fraction or the vocabulary")
+    rng = random.Random(f"{seed}:{split}")
+    scenes = []
+    for _ in range(n):
+        values = dict(zip(spec.attributes, rng.choice(combos)))
+        n_objects = sum(spec.count_of(values[f"{g}_count"]) for g in GROUPS)
+        scenes.append(CountScene(values, centres=free_centres(spec, n_objects, rng),
+                                 scale=tuple(rng.uniform(0.93, 1.07) for _ in range(n_objects)),
+                                 rotation=tuple(rng.uniform(-12, 12) for _ in range(n_objects))))
+    return scenes
+
+
+def free_centres(spec: WorldSpec, n_objects: int, rng: random.Random) -> tuple[tuple[float, float], ...]:
+    """``n_objects`` centres, uniform over the image, every object inside it and ``COUNT_GAP`` clear of the others
+    (rejection sampling, restarted from scratch when a placement gets stuck)."""
+    reach = spec.count_object_size / 2 * COUNT_REACH
+    low, high, apart = reach + 0.01, 1 - reach - 0.01, 2 * reach + COUNT_GAP
+    for _ in range(200):
+        centres: list[tuple[float, float]] = []
+        for _ in range(50 * n_objects):
+            x, y = rng.uniform(low, high), rng.uniform(low, high)
+            if all((x - u) ** 2 + (y - v) ** 2 >= apart**2 for u, v in centres):
+                centres.append((x, y))
+                if len(centres) == n_objects:
+                    return tuple(centres)
+    raise ValueError(f"{n_objects} objects of world.count_object_size {spec.count_object_size} do not fit in the "
+                     "image without touching: lower count_object_size or the largest of world.counts")
+
+
 def make_world_images(spec: WorldSpec, split: str, n: int, seed: int) -> tuple[list[Image.Image], pd.DataFrame]:
     """Images and their metadata (``file_name,text`` plus one column per attribute), same seed -> same bytes."""
     scenes = sample_scenes(spec, split, n, seed)
@@ -93,10 +134,11 @@ def make_prompt_set(spec: WorldSpec, split: str, n: int, seed: int) -> pd.DataFr
     order = list(combos)
     rng.shuffle(order)
     rows = []
-    scene_type = Scene if spec.layout == "single" else PairScene
     for i in range(n):
         values = dict(zip(spec.attributes, order[i % len(order)]))
-        rows.append({"text": caption(scene_type(**values), template=i), **values, "seed": seed + i})
+        scene = (CountScene(values) if spec.layout == "count" else
+                 Scene(**values) if spec.layout == "single" else PairScene(**values))
+        rows.append({"text": caption(scene, template=i), **values, "seed": seed + i})
     return pd.DataFrame(rows)
 
 

@@ -6,7 +6,7 @@ import math
 
 from PIL import Image, ImageDraw
 
-from .spec import QUAD_SLOTS, PairScene, QuadScene, Scene, WorldSpec
+from .spec import GROUPS, QUAD_SLOTS, CountScene, PairScene, QuadScene, Scene, WorldSpec
 
 SUPERSAMPLE = 4
 
@@ -27,11 +27,20 @@ QUAD_CENTRES = {"top_left": (0.25, 0.25), "top_right": (0.75, 0.25),
                 "bottom_left": (0.25, 0.75), "bottom_right": (0.75, 0.75)}
 
 
-def render_scene(scene: Scene | PairScene | QuadScene, spec: WorldSpec) -> Image.Image:
+def render_scene(scene: Scene | PairScene | QuadScene | CountScene, spec: WorldSpec) -> Image.Image:
     side = spec.image_size * SUPERSAMPLE
     values = scene.attributes()
     image = Image.new("RGB", (side, side), spec.backgrounds[values["background"]])
     draw = ImageDraw.Draw(image)
+    if isinstance(scene, CountScene):
+        kinds = [(values[f"{g}_shape"], values[f"{g}_colour"]) for g in GROUPS
+                 for _ in range(spec.count_of(values[f"{g}_count"]))]
+        if len(scene.centres) != len(kinds):
+            raise ValueError(f"a count scene asking for {len(kinds)} objects has {len(scene.centres)} centres")
+        for (shape, colour), (cx, cy), scale, rotation in zip(kinds, scene.centres, scene.scale, scene.rotation):
+            _draw_shape(draw, shape, spec.colours[colour], cx * side, cy * side,
+                        spec.count_object_size * scale * side / 2, rotation)
+        return image.resize((spec.image_size, spec.image_size), Image.LANCZOS)
     if isinstance(scene, QuadScene):
         for k, slot in enumerate(QUAD_SLOTS):
             cx, cy = QUAD_CENTRES[slot]

@@ -1,7 +1,7 @@
 """The synthetic captioned-image world: which attributes exist, how captions are written and read back.
 
 Layouts: one object per image (v1: shape, colour, size, position, background), two objects in left/right slots
-(v2-v5) or four, one per quadrant (v6), so a prompt such as "a small red circle at the top left on a blue
+(v2-v5), four, one per quadrant (v6), or two groups of objects counted, at free places (v7), so a prompt such as "a small red circle at the top left on a blue
 background" has several parts that cross-attention must put in the right place. Whole attribute combinations are
 held out for evaluation, so the teacher is judged on prompts it never saw in training.
 """
@@ -43,6 +43,21 @@ QUAD_TEMPLATES = (
     "bottom left and a {bottom_right_size} {bottom_right_colour} {bottom_right_shape} at the bottom right on a "
     "{background} background",
 )
+# World v7 ("count" layout): two groups of identical objects, each with its own count (one to four), colour and
+# shape, at free places that the prompt does not give, on one background. v2-v6 bound each word to a fixed region
+# (slot or quadrant), a local lookup that the pruned students learn as well as the teacher; here the model must
+# decide where objects go and how many there are across the whole image, the global work that BK-SDM's removed
+# mid-block and innermost stages do (issue 15). The first group is the one whose colour comes first in
+# ``WorldSpec.colours``, so the image alone says which group is which (the scorer reads images).
+GROUPS = ("first", "second")
+GROUP_ATTRIBUTES = ("count", "colour", "shape")
+COUNT_ATTRIBUTES = tuple(f"{group}_{a}" for group in GROUPS for a in GROUP_ATTRIBUTES) + ("background",)
+COUNT_WORDS = ("one", "two", "three", "four")
+COUNT_TEMPLATES = (
+    "{first_count} {first_colour} {first_noun} and {second_count} {second_colour} {second_noun} on a {background} "
+    "background",
+)
+
 # Layouts whose compositions are too many to list (v6: 72^4 x 4 = 107 M) are split by a hash of each composition
 # instead of a shuffled list (``WorldSpec.split_of``).
 HASHED_LAYOUTS = ("quad",)
@@ -53,6 +68,8 @@ TEMPLATES = (
     "a {size} {colour} {shape} on a {background} background, {position}",
     "{background} background with a {size} {colour} {shape} {position}",
 )
+
+NUMBER_WORDS = ("one", "two", "three", "four", "five", "six")
 
 POSITION_PHRASES = {
     "top left": "at the top left",
@@ -77,6 +94,8 @@ class WorldSpec(BaseModel):
     }
     sizes: dict[str, float] = {"small": 0.32, "large": 0.52}  # object width as a fraction of the image
     positions: tuple[str, ...] = tuple(POSITION_PHRASES)
+    counts: tuple[str, ...] = COUNT_WORDS  # "count" layout: how many objects a group may have, as words, 1 upwards
+    count_object_size: float = 0.18  # "count" layout: every object's width as a fraction of the image
     backgrounds: dict[str, tuple[int, int, int]] = {
         "white": (245, 245, 245),
         "black": (15, 15, 15),
@@ -89,15 +108,19 @@ class WorldSpec(BaseModel):
     search_fraction: float = 1 / 3
     split_seed: int = 0
     # "single": one object (v1, the shipped teacher's world); "pair": two objects left and right (worlds v2-v5);
-    # "quad": four objects, one per quadrant (world v6). ``positions`` is used by "single" only.
-    layout: Literal["single", "pair", "quad"] = "single"
+    # "quad": four objects, one per quadrant (world v6); "count": two counted groups at free places (world v7).
+    # ``positions`` is used by "single" only, ``counts`` and ``count_object_size`` by "count" only.
+    layout: Literal["single", "pair", "quad", "count"] = "single"
 
     @property
     def attributes(self) -> tuple[str, ...]:
-        return {"single": ATTRIBUTES, "pair": PAIR_ATTRIBUTES, "quad": QUAD_ATTRIBUTES}[self.layout]
+        return {"single": ATTRIBUTES, "pair": PAIR_ATTRIBUTES, "quad": QUAD_ATTRIBUTES,
+                "count": COUNT_ATTRIBUTES}[self.layout]
 
     @property
     def n_combinations(self) -> int:
+        if self.layout == "count":  # the groups' colours are ordered: not every product is a composition
+            return len(self.combinations())
         return math.prod(len(self.values(a)) for a in self.attributes)
 
     @model_validator(mode="after")
@@ -111,19 +134,38 @@ class WorldSpec(BaseModel):
             raise ValueError(f"held_out_fraction {self.held_out_fraction} must be in [0, 1)")
         if not 0 <= self.search_fraction < 1:
             raise ValueError(f"world.search_fraction {self.search_fraction} must be in [0, 1)")
-        words = [*self.shapes, *self.colours, *self.sizes, *self.backgrounds]
+        words = [*self.shapes, *self.colours, *self.sizes, *self.backgrounds, *self.counts]
         if len(set(words)) != len(words):
-            raise ValueError("shape, colour, size and background words must all differ (captions are parsed back)")
+            raise ValueError("shape, colour, size, background and count words must all differ (captions are "
+                             "parsed back)")
+        if self.layout == "count":
+            unknown = [c for c in self.counts if c not in NUMBER_WORDS]
+            if unknown or not self.counts:
+                raise ValueError(f"world.counts {list(self.counts)}: each must be one of {list(NUMBER_WORDS)}")
+            if len(self.colours) < 2:
+                raise ValueError("world.colours: the count layout's two groups need two colours at least")
+            if not 0.05 <= self.count_object_size <= 0.25:
+                raise ValueError(f"world.count_object_size {self.count_object_size} must be in [0.05, 0.25] (two "
+                                 "groups of the largest count must fit in the image without touching)")
         return self
+
+    def count_of(self, word: str) -> int:
+        """A count word as a number ("three" -> 3)."""
+        return NUMBER_WORDS.index(word) + 1
 
     def values(self, attribute: str) -> list[str]:
         if self.layout != "single" and attribute in self.attributes and attribute != "background":
             attribute = attribute.rsplit("_", 1)[1]  # "top_left_colour" -> "colour"
-        return list({"shape": self.shapes, "colour": self.colours, "size": self.sizes,
+        return list({"shape": self.shapes, "colour": self.colours, "size": self.sizes, "count": self.counts,
                      "position": self.positions, "background": self.backgrounds}[attribute])
 
     def combinations(self) -> list[tuple[str, ...]]:
-        return list(itertools.product(*(self.values(a) for a in self.attributes)))
+        combos = itertools.product(*(self.values(a) for a in self.attributes))
+        if self.layout == "count":  # the first group's colour comes first in the vocabulary (module comment)
+            order = list(self.colours)
+            first, second = self.attributes.index("first_colour"), self.attributes.index("second_colour")
+            combos = (c for c in combos if order.index(c[first]) < order.index(c[second]))
+        return list(combos)
 
     def split(self) -> dict[str, list[tuple[str, ...]]]:
         """Three disjoint sets of attribute combinations, fixed by ``split_seed``: ``train`` (the teacher's and
@@ -226,7 +268,33 @@ class QuadScene:
         return {a: self.values[a] for a in QUAD_ATTRIBUTES}
 
 
-def caption(scene: Scene | PairScene | QuadScene, template: int = 0) -> str:
+@dataclass(frozen=True)
+class CountScene:
+    """A world-v7 image: ``values`` maps each of ``COUNT_ATTRIBUTES`` to its value; ``centres`` holds one (x, y) per
+    object as image fractions, the first group's first, with one scale and rotation each. A prompt's scene has no
+    centres (it is only captioned)."""
+
+    values: dict[str, str]
+    centres: tuple[tuple[float, float], ...] = ()
+    scale: tuple[float, ...] = ()
+    rotation: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if set(self.values) != set(COUNT_ATTRIBUTES):
+            raise ValueError(f"a count scene names {sorted(COUNT_ATTRIBUTES)}, got {sorted(self.values)}")
+        if not len(self.centres) == len(self.scale) == len(self.rotation):
+            raise ValueError("a count scene has one centre, scale and rotation per object")
+
+    def attributes(self) -> dict[str, str]:
+        return {a: self.values[a] for a in COUNT_ATTRIBUTES}
+
+
+def caption(scene: Scene | PairScene | QuadScene | CountScene, template: int = 0) -> str:
+    if isinstance(scene, CountScene):
+        values = scene.attributes()
+        for group in GROUPS:  # "one red circle", "three blue squares"
+            values[f"{group}_noun"] = values[f"{group}_shape"] + ("" if values[f"{group}_count"] == "one" else "s")
+        return COUNT_TEMPLATES[template % len(COUNT_TEMPLATES)].format(**values)
     if isinstance(scene, QuadScene):
         return QUAD_TEMPLATES[template % len(QUAD_TEMPLATES)].format(**scene.attributes())
     if isinstance(scene, PairScene):
@@ -242,6 +310,8 @@ def parse_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
         return _parse_pair_caption(text, spec)
     if spec.layout == "quad":
         return _parse_quad_caption(text, spec)
+    if spec.layout == "count":
+        return _parse_count_caption(text, spec)
     words = re.findall(r"[a-z]+", text.lower())
     found: dict[str, str | None] = {}
     for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
@@ -283,6 +353,26 @@ def _parse_quad_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
         for attribute, vocabulary in (("shape", spec.shapes), ("colour", spec.colours), ("size", spec.sizes)):
             hits = {w for w in words if w in vocabulary}
             found[f"{slots[0]}_{attribute}"] = hits.pop() if len(hits) == 1 else None
+    backgrounds = re.findall(r"([a-z]+) background", lowered)
+    found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
+    return found
+
+
+def _parse_count_caption(text: str, spec: WorldSpec) -> dict[str, str | None]:
+    """World v7: "<count> <colour> <shape>(s) and <count> <colour> <shape>(s) on a <background> background"; the
+    clauses in caption order are the first and second group."""
+    lowered = text.lower()
+    found: dict[str, str | None] = {a: None for a in COUNT_ATTRIBUTES}
+    body = re.split(r"\bon an? [a-z]+ background\b", lowered)[0]
+    clauses = [c for c in re.split(r"\band\b|,", body) if c.strip()]
+    if len(clauses) == len(GROUPS):
+        for group, clause in zip(GROUPS, clauses):
+            words = re.findall(r"[a-z]+", clause)
+            singular = [w[:-1] if w.endswith("s") and w[:-1] in spec.shapes else w for w in words]
+            for attribute, vocabulary, pool in (("count", spec.counts, words), ("colour", spec.colours, words),
+                                                ("shape", spec.shapes, singular)):
+                hits = {w for w in pool if w in vocabulary}
+                found[f"{group}_{attribute}"] = hits.pop() if len(hits) == 1 else None
     backgrounds = re.findall(r"([a-z]+) background", lowered)
     found["background"] = backgrounds[0] if len(backgrounds) == 1 and backgrounds[0] in spec.backgrounds else None
     return found
