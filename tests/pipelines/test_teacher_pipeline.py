@@ -50,18 +50,25 @@ def test_teacher_pipeline_trains_saves_and_resumes(kedro_project, tmp_path):
     assert [entry["step"] for entry in state["history"]["rows"]] == [4, 6]
 
 
-@pytest.mark.slow
-def test_a_four_object_world_teacher_trains_through_the_pipeline(tmp_path, monkeypatch):
-    """World v6's configuration (quad layout, hashed split, 48-token captions, VAE fine-tuned from v5's) at a
-    micro size: every node of the teacher pipeline handles four objects, and the report judges all 13 attributes."""
+def train_micro_teacher(env: str, tmp_path, monkeypatch):
+    """The teacher pipeline at micro size on a world's configuration, in a run folder of its own; its root."""
     ckpt = tmp_path / "ckpt"
-    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, 2), env="world_v6")
-    for name in ("embedded_teacher_v6", "world_scorer_v6"):  # never write through links to shipped models
+    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, 2), env=env)
+    tag = env.removeprefix("world")
+    for name in (f"embedded_teacher{tag}", f"world_scorer{tag}"):  # never write through links to shipped models
         (root / "data" / "06_models" / name).unlink(missing_ok=True)
     monkeypatch.chdir(root)
     bootstrap_project(root)
     with KedroSession.create(project_path=root) as session:
         session.run(pipeline_names=["teacher"])
+    return root
+
+
+@pytest.mark.slow
+def test_a_four_object_world_teacher_trains_through_the_pipeline(tmp_path, monkeypatch):
+    """World v6's configuration (quad layout, hashed split, 48-token captions, VAE fine-tuned from v5's) at a
+    micro size: every node of the teacher pipeline handles four objects, and the report judges all 13 attributes."""
+    root = train_micro_teacher("world_v6", tmp_path, monkeypatch)
     pipeline = StableDiffusionPipeline.from_pretrained(root / "data" / "06_models" / "embedded_teacher_v6",
                                                        local_files_only=True, use_safetensors=True)
     assert pipeline.tokenizer.model_max_length == 48
@@ -79,14 +86,7 @@ def test_a_four_object_world_teacher_trains_through_the_pipeline(tmp_path, monke
 def test_a_counting_world_teacher_trains_through_the_pipeline(tmp_path, monkeypatch):
     """World v7's configuration (count layout, objects at free places, VAE fine-tuned from v6's) at a micro size:
     every node of the teacher pipeline handles counted groups, and the report judges both groups' counts."""
-    ckpt = tmp_path / "ckpt"
-    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, 2), env="world_v7")
-    for name in ("embedded_teacher_v7", "world_scorer_v7"):  # never write through links to shipped models
-        (root / "data" / "06_models" / name).unlink(missing_ok=True)
-    monkeypatch.chdir(root)
-    bootstrap_project(root)
-    with KedroSession.create(project_path=root) as session:
-        session.run(pipeline_names=["teacher"])
+    root = train_micro_teacher("world_v7", tmp_path, monkeypatch)
     pipeline = StableDiffusionPipeline.from_pretrained(root / "data" / "06_models" / "embedded_teacher_v7",
                                                        local_files_only=True, use_safetensors=True)
     assert pipeline.tokenizer.model_max_length == 24

@@ -101,7 +101,9 @@ def test_v2_splits_are_disjoint_and_teach_every_value(spec):
     assert set(map(tuple, prompts[list(PAIR_ATTRIBUTES)].itertuples(index=False))) <= set(split["eval"])
 
 
-def test_v2_unet_presets_remove_what_they_remove_of_sd_v1_4(params):
+def assert_presets_remove_what_they_remove_of_sd_v1_4(params: dict) -> None:
+    """A world teacher's BK-SDM presets remove SD v1.4's shares of its U-Net, within 2 points (shared by the
+    worlds' tests)."""
     unet = build_unet(UNetConfig(**params["teacher"]["unet"]["model"]), cross_attention_dim=64,
                       latent_channels=4, sample_size=8)
     config = dict(unet.config)
@@ -109,6 +111,26 @@ def test_v2_unet_presets_remove_what_they_remove_of_sd_v1_4(params):
     for preset, sd in SD_REDUCTION.items():
         removed = 100 * (1 - count_params(space.child_config(preset_genome(space, preset))) / total)
         assert abs(removed - sd) <= 2.0, (preset, removed, sd)
+
+
+def assert_own_paths_and_checkpoints(env: str, earlier_envs: tuple[str, ...]) -> None:
+    """A world's catalog paths and teacher checkpoint folders are its own: none is an earlier world's (shared
+    by the worlds' tests)."""
+    tag = env.removeprefix("world")  # "world_v6" -> "_v6"
+    paths = project_file_paths(env)
+    assert paths["embedded_teacher"] == f"data/06_models/embedded_teacher{tag}"
+    earlier_paths = set().union(*(project_file_paths(e).values() for e in earlier_envs))
+    assert (earlier_paths & set(paths.values())) - SHARED_BY_ALL_WORLDS == set()
+
+    def checkpoint_dirs(world: str) -> set[str]:
+        teacher = project_parameters(world)["teacher"]
+        return {teacher[part].get("checkpoint_dir") for part in ("vae", "scorer", "unet")} - {None}
+
+    assert checkpoint_dirs(env).isdisjoint(set().union(*(checkpoint_dirs(e) for e in earlier_envs)))
+
+
+def test_v2_unet_presets_remove_what_they_remove_of_sd_v1_4(params):
+    assert_presets_remove_what_they_remove_of_sd_v1_4(params)
 
 
 class _FixedClassifier(AttributeClassifier):

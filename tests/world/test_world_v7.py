@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from delta_diff.architecture import ArchitectureSpace, count_params, preset_genome
 from delta_diff.world import (
     COUNT_ATTRIBUTES,
     CountScene,
@@ -17,11 +16,11 @@ from delta_diff.world import (
     parse_caption,
     render_scene,
 )
-from delta_diff.world.components import UNetConfig, build_unet
 from delta_diff.world.generate import free_centres, sample_scenes
 
-from tests.conftest import project_file_paths, project_parameters
-from tests.world.test_world_v2 import SD_REDUCTION, SHARED_BY_ALL_WORLDS
+from tests.conftest import project_parameters
+from tests.world.test_world_v2 import (assert_own_paths_and_checkpoints,
+                                      assert_presets_remove_what_they_remove_of_sd_v1_4)
 
 EARLIER_ENVS = ("base", "world_v2", "world_v3", "world_v4", "world_v5", "world_v6")
 
@@ -120,23 +119,8 @@ def test_v7_captions_fit_its_tokenizer(params, spec):
 
 
 def test_v7_has_its_own_paths_and_checkpoints():
-    paths = project_file_paths("world_v7")
-    assert paths["embedded_teacher"] == "data/06_models/embedded_teacher_v7"
-    earlier_paths = set().union(*(project_file_paths(e).values() for e in EARLIER_ENVS))
-    assert (earlier_paths & set(paths.values())) - SHARED_BY_ALL_WORLDS == set()
-
-    def checkpoint_dirs(env: str) -> set[str]:
-        teacher = project_parameters(env)["teacher"]
-        return {teacher[part].get("checkpoint_dir") for part in ("vae", "scorer", "unet")} - {None}
-
-    assert checkpoint_dirs("world_v7").isdisjoint(set().union(*(checkpoint_dirs(e) for e in EARLIER_ENVS)))
+    assert_own_paths_and_checkpoints("world_v7", EARLIER_ENVS)
 
 
 def test_v7_unet_presets_remove_what_they_remove_of_sd_v1_4(params):
-    unet = build_unet(UNetConfig(**params["teacher"]["unet"]["model"]), cross_attention_dim=64,
-                      latent_channels=4, sample_size=8)
-    config = dict(unet.config)
-    space, total = ArchitectureSpace(config), count_params(config)
-    for preset, sd in SD_REDUCTION.items():
-        removed = 100 * (1 - count_params(space.child_config(preset_genome(space, preset))) / total)
-        assert abs(removed - sd) <= 2.0, (preset, removed, sd)
+    assert_presets_remove_what_they_remove_of_sd_v1_4(params)
