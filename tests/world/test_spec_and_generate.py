@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from delta_diff.world import ATTRIBUTES, Scene, WorldSpec, caption, make_prompt_set, make_world_images, parse_caption
-from delta_diff.world.spec import TEMPLATES
+from delta_diff.world.captions import TEMPLATES
 
 
 def png_bytes(image) -> bytes:

@@ -1,5 +1,6 @@
 """The embedded offline world: synthetic captioned images, a tiny SD-family pipeline trained on them, its scorer."""
 
+from .captions import caption, parse_caption
 from .generate import make_prompt_set, make_world_images, sample_scenes
 from .render import render_scene
 from .spec import (
@@ -13,8 +14,6 @@ from .spec import (
     QuadScene,
     Scene,
     WorldSpec,
-    caption,
-    parse_caption,
 )
 
 __all__ = [

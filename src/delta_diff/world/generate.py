@@ -7,23 +7,18 @@ import random
 import pandas as pd
 from PIL import Image
 
+from .captions import TEMPLATES_OF_LAYOUT, caption
 from .render import render_scene
 from .spec import (
     ATTRIBUTES,
-    COUNT_TEMPLATES,
     GROUPS,
-    PAIR_TEMPLATES,
-    QUAD_TEMPLATES,
-    TEMPLATES,
     CountScene,
     PairScene,
     QuadScene,
     Scene,
     WorldSpec,
-    caption,
 )
 
-TEMPLATES_OF_LAYOUT = {"single": TEMPLATES, "pair": PAIR_TEMPLATES, "quad": QUAD_TEMPLATES, "count": COUNT_TEMPLATES}
 # Count layout: the gap between two objects' outlines (image fractions), so that objects never touch and can be
 # counted; triangles reach 1.25x an object's half-width (render._draw_shape), the scale is at most 1.07.
 COUNT_GAP = 0.04
