@@ -74,6 +74,9 @@ EXERCISED_BY = {
     # the other two are gap_curve.py and the experiments CLI above
     "nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &":
         "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
+    ".venv/bin/python benchmarks/gap_curve_table.py data/08_reporting/world_v6/gap_curve.json --attributes":
+        "tests/benchmarks/test_gap_curve_table.py::"
+        "test_the_readmes_world_v6_table_is_what_the_script_prints_from_the_committed_record",
     ".venv/bin/python benchmarks/gap_curves_figure.py --out data/08_reporting/gap_curves.png":
         "tests/benchmarks/test_gap_curves_figure.py::test_the_figure_is_written_with_one_line_per_world_and_the_bar",
     # world v5's claim, run with the gap gate lifted: the rule's S written into the design, then the experiment
