@@ -1,5 +1,6 @@
 """The ``teacher`` pipeline on a micro configuration through a real KedroSession, including a resume."""
 
+import importlib.util
 import json
 
 import mlflow
@@ -12,14 +13,19 @@ from kedro.framework.startup import bootstrap_project
 from delta_diff.experiments.run_folder import make_run_folder
 from tests.conftest import PROJECT_ROOT
 
+spec = importlib.util.spec_from_file_location("teacher_at_step", PROJECT_ROOT / "benchmarks" / "teacher_at_step.py")
+teacher_at_step = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(teacher_at_step)
 
-def micro(ckpt, unet_steps):
+
+def micro(ckpt, unet_steps, **unet_training):
     return {
         "teacher": {
             "train_images": {"n_images": 96},
             "vae": {"training": {"steps": 3, "batch_size": 16}, "checkpoint_dir": str(ckpt / "vae")},
             "scorer": {"training": {"steps": 3, "batch_size": 16}},
-            "unet": {"training": {"steps": unet_steps, "batch_size": 8}, "checkpoint_dir": str(ckpt / "unet")},
+            "unet": {"training": {"steps": unet_steps, "batch_size": 8, **unet_training},
+                     "checkpoint_dir": str(ckpt / "unet")},
             "competence": {"n_prompts": 4, "n_scorer_images": 16, "grid_images": 4, "steps": 2},
         }
     }
@@ -50,10 +56,12 @@ def test_teacher_pipeline_trains_saves_and_resumes(kedro_project, tmp_path):
     assert [entry["step"] for entry in state["history"]["rows"]] == [4, 6]
 
 
-def train_micro_teacher(env: str, tmp_path, monkeypatch):
-    """The teacher pipeline at micro size on a world's configuration, in a run folder of its own; its root."""
+def train_micro_teacher(env: str, tmp_path, monkeypatch, unet_steps: int = 2, **unet_training):
+    """The teacher pipeline at micro size on a world's configuration, in a run folder of its own (whose default
+    env ``local`` is the world's); its root."""
     ckpt = tmp_path / "ckpt"
-    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, 2), env=env)
+    root = make_run_folder(PROJECT_ROOT, tmp_path / "project", overrides=micro(ckpt, unet_steps, **unet_training),
+                           env=env)
     tag = env.removeprefix("world")
     for name in (f"embedded_teacher{tag}", f"world_scorer{tag}"):  # never write through links to shipped models
         (root / "data" / "06_models" / name).unlink(missing_ok=True)
@@ -86,7 +94,8 @@ def test_a_four_object_world_teacher_trains_through_the_pipeline(tmp_path, monke
 def test_a_counting_world_teacher_trains_through_the_pipeline(tmp_path, monkeypatch):
     """World v7's configuration (count layout, objects at free places, VAE fine-tuned from v6's) at a micro size:
     every node of the teacher pipeline handles counted groups, and the report judges both groups' counts."""
-    root = train_micro_teacher("world_v7", tmp_path, monkeypatch)
+    root = train_micro_teacher("world_v7", tmp_path, monkeypatch, unet_steps=3, checkpoint_every=1,
+                               keep_checkpoints=3)
     pipeline = StableDiffusionPipeline.from_pretrained(root / "data" / "06_models" / "embedded_teacher_v7",
                                                        local_files_only=True, use_safetensors=True)
     assert pipeline.tokenizer.model_max_length == 24
@@ -96,3 +105,22 @@ def test_a_counting_world_teacher_trains_through_the_pipeline(tmp_path, monkeypa
     assert {f"{group}_{a}_accuracy" for group in ("first", "second") for a in ("count", "colour", "shape")} \
         <= set(judged)
     assert report["chance"]["first_count"] == pytest.approx(0.25) and report["passed"] is False
+
+    # benchmarks/teacher_at_step.py: the same training looked at from an earlier checkpoint, live folders untouched.
+    while mlflow.active_run() is not None:  # the session's run; the script runs outside any
+        mlflow.end_run()
+    live = tmp_path / "ckpt" / "unet"
+    before = {p.relative_to(live): p.stat().st_mtime_ns for p in live.rglob("*")}
+    with pytest.raises(SystemExit, match=r"no checkpoint of step 7 .*\[1, 2, 3\]"):
+        teacher_at_step.main(["--env", "local", "--unet-step", "7", "--out", "data/08_reporting/at_step"])
+    teacher_at_step.main(["--env", "local", "--unet-step", "2", "--out", "data/08_reporting/at_step"])
+    assert {p.relative_to(live): p.stat().st_mtime_ns for p in live.rglob("*")} == before
+    out = root / "data" / "08_reporting" / "at_step"
+    at_step = json.loads((out / "competence.json").read_text())
+    assert at_step["checkpoint_steps"]["unet"] == 2 and "second_count_accuracy" in at_step["teacher_on_held_out_prompts"]
+    earlier = StableDiffusionPipeline.from_pretrained(out / "teacher", local_files_only=True, use_safetensors=True)
+    assert {**earlier.unet.config, "_name_or_path": ""} == {**pipeline.unet.config, "_name_or_path": ""}
+    weight = "conv_in.weight"
+    assert not torch.equal(earlier.unet.state_dict()[weight], pipeline.unet.state_dict()[weight])  # step 2, not 3
+    assert (out / "scorer" / "config.json").is_file() and (out / "samples.png").stat().st_size > 0
+    assert not list(out.parent.glob(".*partial"))
