@@ -97,6 +97,8 @@ EXERCISED_BY = {
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
     "nohup sh benchmarks/claim.sh world_v7 > claim_v7.log 2>&1 &":
         "tests/benchmarks/test_claim_script.py::test_a_world_whose_teacher_failed_its_competence_check_is_refused",
+    ".venv/bin/python benchmarks/teacher_at_step.py --env world_v7 --out data/08_reporting/world_v7/at_step":
+        "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
     "pip check": f"{HERE}::test_pip_check_names_only_the_hpsv2x_requirements_the_set_up_skips",
     "pip install jupyterlab": None,  # an optional install for opening the notebook; the test suite runs it headless
 }
