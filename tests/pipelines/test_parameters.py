@@ -51,3 +51,10 @@ def test_a_pinned_version_that_does_not_exist_is_refused_listing_the_saved_ones(
                                              r".*saved versions: 2026-01-01T00.00.00.000Z, 2026-01-02T00.00.00.000Z"):
             session.run(pipeline_names=["distill_stage"], load_versions={"prompt_sets": "2025-12-31T00.00.00.000Z"})
     assert not (kedro_project / "data" / "06_models" / "bk_sdm_small").exists()
+
+
+def test_scorer_images_drawn_with_the_teachers_seed_are_refused_naming_both_keys():
+    parameters = project_parameters("world_v7")
+    parameters["teacher"]["scorer"]["extra_images"] = {"n_images": 10, "seed": parameters["teacher"]["train_images"]["seed"]}
+    with pytest.raises(ParameterError, match=r"teacher: .*scorer.extra_images.seed is 0, as teacher.train_images.seed"):
+        check_parameters(parameters)

@@ -23,7 +23,7 @@ def micro(ckpt, unet_steps, **unet_training):
         "teacher": {
             "train_images": {"n_images": 96},
             "vae": {"training": {"steps": 3, "batch_size": 16}, "checkpoint_dir": str(ckpt / "vae")},
-            "scorer": {"training": {"steps": 3, "batch_size": 16}},
+            "scorer": {"training": {"steps": 3, "batch_size": 16}, "extra_images": {"n_images": 16, "seed": 1}},
             "unet": {"training": {"steps": unet_steps, "batch_size": 8, **unet_training},
                      "checkpoint_dir": str(ckpt / "unet")},
             "competence": {"n_prompts": 4, "n_scorer_images": 16, "grid_images": 4, "steps": 2},
@@ -96,6 +96,9 @@ def test_a_counting_world_teacher_trains_through_the_pipeline(tmp_path, monkeypa
     every node of the teacher pipeline handles counted groups, and the report judges both groups' counts."""
     root = train_micro_teacher("world_v7", tmp_path, monkeypatch, unet_steps=3, checkpoint_every=1,
                                keep_checkpoints=3)
+    scorer_state = torch.load(root / "data/06_models/teacher_v7_checkpoints/scorer/step-000003/trainer_state.pt",
+                              weights_only=True)
+    assert len(scorer_state["sampler"]["order"]) == 2 * (96 + 16)  # the U-Net's 96 + its own 16, and reconstructions
     pipeline = StableDiffusionPipeline.from_pretrained(root / "data" / "06_models" / "embedded_teacher_v7",
                                                        local_files_only=True, use_safetensors=True)
     assert pipeline.tokenizer.model_max_length == 24

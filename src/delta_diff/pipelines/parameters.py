@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from delta_diff.pipelines.architecture_search.nodes import SpaceReportParams
 from delta_diff.pipelines.architecture_search.search_nodes import SearchParams
@@ -51,6 +51,14 @@ class TeacherGroup(_Group):
     scorer: ScorerParams = ScorerParams()
     unet: UNetParams = UNetParams()
     competence: CompetenceParams = CompetenceParams()
+
+    @model_validator(mode="after")
+    def _scorer_images_are_new(self) -> TeacherGroup:
+        extra = self.scorer.extra_images
+        if extra is not None and extra.seed == self.train_images.seed:
+            raise ValueError(f"scorer.extra_images.seed is {extra.seed}, as teacher.train_images.seed: the same "
+                             "seed draws the same images again; give the scorer's its own seed")
+        return self
 
 
 class ProjectParameters(_Group):

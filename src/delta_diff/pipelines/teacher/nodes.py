@@ -67,6 +67,9 @@ class ScorerParams(_Strict):
     training: ScorerTrainingConfig = ScorerTrainingConfig()
     train_on_reconstructions: bool = True
     checkpoint_dir: str | None = None
+    # More images of the training split for the scorer alone (the U-Net's stay as they are): world v7's scorer
+    # read 99.5 % of its 30,000 training images' shapes right but 93 % of held-out reconstructions'.
+    extra_images: WorldImagesParams | None = None
 
 
 class CompetenceParams(_Strict):
@@ -117,6 +120,12 @@ def fit_world_scorer(train_images: ImageFolder, vae, world: WorldSpec, params: S
     pixels = _pixels(train_images)
     vocabulary = {a: world.values(a) for a in world.attributes}
     labels = labels_from_metadata(train_images.metadata, vocabulary)
+    if params.extra_images is not None:
+        extra, metadata = make_world_images(world, "train", params.extra_images.n_images, params.extra_images.seed)
+        extra_labels = labels_from_metadata(metadata, vocabulary)
+        pixels = torch.cat([pixels, images_to_tensor(extra)])
+        labels = {a: torch.cat([labels[a], extra_labels[a]]) for a in labels}
+        logger.info("scorer: %d training images (%d of them its own)", len(pixels), len(extra))
     reconstructions = reconstruct(vae, pixels) if params.train_on_reconstructions else None
     classifier, _ = train_attribute_classifier(pixels, reconstructions, labels, vocabulary, params.training,
                                                mlflow_metrics_logger(), checkpoint_dir=params.checkpoint_dir)
