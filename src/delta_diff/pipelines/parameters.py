@@ -57,7 +57,7 @@ class TeacherGroup(_Group):
         extra = self.scorer.extra_images
         if extra is not None and extra.seed == self.train_images.seed:
             raise ValueError(f"scorer.extra_images.seed is {extra.seed}, as teacher.train_images.seed: the same "
-                             "seed draws the same images again; give the scorer's its own seed")
+                             "seed draws the same images again; give the scorer's images a seed of their own")
         return self
 
 
