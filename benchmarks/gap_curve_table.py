@@ -26,12 +26,15 @@ def curve_table(record: dict) -> str:
     steps = sorted(summary, key=int)
     lines = ["| Tiny baseline steps | " + " | ".join(steps) + " |", "|---|" + "---:|" * len(steps)]
     for split, label in SPLITS:
-        cells = [
-            f"{summary[s][f'{split}_score_over_teacher_mean']:.3f} ± {summary[s][f'{split}_score_over_teacher_std']:.3f}"
-            for s in steps
-        ]
+        cells = [_mean_std(summary[s][f"{split}_score_over_teacher_mean"], summary[s][f"{split}_score_over_teacher_std"])
+                 for s in steps]
         lines.append(f"| {label}, score / teacher | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _mean_std(mean: float, std: float | None) -> str:
+    """"mean ± std"; the mean alone for one seed (gap_curve.py writes no std then)."""
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
 def attribute_table(record: dict) -> str:

@@ -77,6 +77,9 @@ EXERCISED_BY = {
     ".venv/bin/python benchmarks/gap_curve_table.py data/08_reporting/world_v6/gap_curve.json --attributes":
         "tests/benchmarks/test_gap_curve_table.py::"
         "test_the_readmes_world_v6_table_is_what_the_script_prints_from_the_committed_record",
+    ".venv/bin/python benchmarks/gap_curve_table.py data/08_reporting/world_v7/pilot_unet6000/gap_curve.json "
+    "--attributes": "tests/benchmarks/test_gap_curve_table.py::"
+                    "test_the_readmes_world_v7_pilot_tables_are_what_the_script_prints_from_one_seeds_record",
     ".venv/bin/python benchmarks/gap_curves_figure.py --out data/08_reporting/gap_curves.png":
         "tests/benchmarks/test_gap_curves_figure.py::test_the_figure_is_written_with_one_line_per_world_and_the_bar",
     # world v5's claim, run with the gap gate lifted: the rule's S written into the design, then the experiment

@@ -34,6 +34,16 @@ def test_the_readmes_world_v6_table_is_what_the_script_prints_from_the_committed
     assert len(attributes.splitlines()) == 2 + 13  # header, rule, v6's 13 attributes
 
 
+def test_the_readmes_world_v7_pilot_tables_are_what_the_script_prints_from_one_seeds_record(capsys):
+    """One seed: gap_curve.py writes no spread, and the table gives the mean alone."""
+    assert gap_curve_table.main([str(PROJECT_ROOT / "data/08_reporting/world_v7/pilot_unet6000/gap_curve.json"),
+                                 "--attributes"]) == 0
+    table, attributes = capsys.readouterr().out.strip().split("\n\n")
+    assert "| eval prompts, score / teacher | 0.785 | 0.854 | 0.847 |" in table and "±" not in table
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert table in readme and attributes in readme
+
+
 @pytest.mark.parametrize("content", ["not json", json.dumps({"students": []})])
 def test_a_file_that_is_not_a_gap_curve_is_named(tmp_path, capsys, content):
     bad = tmp_path / "curve.json"
