@@ -13,10 +13,14 @@
 # history (world v7's U-Net: ~140 MB with its optimizer and EMA), so park at the end of a session, not often.
 set -e
 [ $# -gt 0 ] || { echo "usage: sh benchmarks/park_checkpoints.sh <checkpoint folder>..." >&2; exit 2; }
+newest() { ls -d "$1"/step-* 2>/dev/null | sort | tail -n 1; }
+for folder in "$@"; do  # every folder checked before any is staged: a bad one leaves the index as it was
+    [ -n "$(newest "$folder")" ] || { echo "error: $folder holds no step-* checkpoint: nothing to park" >&2; exit 2; }
+    [ -f "$(newest "$folder")/meta.json" ] || {
+        echo "error: $(newest "$folder") has no meta.json: not a whole checkpoint" >&2; exit 2; }
+done
 for folder in "$@"; do
-    newest=$(ls -d "$folder"/step-* 2>/dev/null | sort | tail -n 1)
-    [ -n "$newest" ] || { echo "error: $folder holds no step-* checkpoint: nothing to park" >&2; exit 2; }
-    [ -f "$newest/meta.json" ] || { echo "error: $newest has no meta.json: not a whole checkpoint" >&2; exit 2; }
+    newest=$(newest "$folder")
     git rm -r -q --cached --ignore-unmatch "$folder"   # the older parked steps (pruned from disk by the training)
     git add -f "$newest"
     echo "parked $newest ($(du -sh "$newest" | cut -f1))"

@@ -68,6 +68,7 @@ def test_the_newest_checkpoint_is_parked_and_the_one_it_replaces_is_unstaged(rep
 ])
 def test_a_folder_without_a_whole_checkpoint_is_named_and_nothing_is_staged(repo, make, message):
     make(repo / "data" / "ckpt" / "scorer")
-    result = park(repo, "data/ckpt/scorer")
+    checkpoint(repo / "data" / "ckpt" / "vae", 600)  # a good folder named first is not staged either
+    result = park(repo, "data/ckpt/vae", "data/ckpt/scorer")
     assert result.returncode == 2 and message in result.stderr and "data/ckpt/scorer" in result.stderr
     assert git(repo, "diff", "--cached", "--name-only") == ""
