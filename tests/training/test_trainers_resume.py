@@ -84,3 +84,26 @@ def test_a_non_finite_teacher_loss_stops_naming_the_step():
     _, config = CASES["unet"]
     with pytest.raises(FloatingPointError, match=r"unet: loss became nan at step 1; stopped without saving"):
         unet(config, latents=torch.full_like(LATENTS, float("nan")))
+
+
+def test_a_teacher_run_named_by_its_sources_resumes_on_latents_with_other_last_bits_but_not_on_other_sources(
+        tmp_path):
+    # Another machine's VAE kernels give latents that differ in their last bits; the images and weights they were
+    # computed from are the same, and they name the job.
+    _, config = CASES["unet"]
+    pixels = torch.arange(48, dtype=torch.float32).reshape(1, 3, 4, 4)
+
+    def fit(latents, vae_digest, steps):
+        return train_text_conditional_unet(latents, torch.full_like(latents, 0.1), TEXT, torch.zeros(1, 5, 16),
+                                           TINY_UNET, config.model_copy(update={"steps": steps}),
+                                           str(tmp_path / "ckpt"), made_from=({"vae": vae_digest}, (pixels,)))
+
+    fit(LATENTS, "vae-a", 2)
+    other_machine = LATENTS * (1 + 1e-7) + 1e-9
+    assert not torch.equal(other_machine, LATENTS)
+    _, history = fit(other_machine, "vae-a", 3)
+    assert [h["step"] for h in history] == [1, 2, 3]
+    with pytest.raises(CheckpointError, match="another configuration"):
+        fit(LATENTS, "vae-b", 4)
+    with pytest.raises(CheckpointError, match="another configuration"):  # without its sources: named by latents
+        unet(config.model_copy(update={"steps": 4}), str(tmp_path / "ckpt"))

@@ -45,10 +45,14 @@ def train_text_conditional_unet(
     checkpoint_dir: str | None = None,
     log_metrics: MetricsLogger | None = None,
     policy: DevicePolicy | None = None,
+    made_from: tuple[dict, tuple[torch.Tensor, ...]] | None = None,
 ) -> tuple[UNet2DConditionModel, list[dict]]:
     """``latent_*``: N x C x h x w, already multiplied by the VAE's scaling factor; ``text_embeddings``:
     N x tokens x dim (all on the CPU; each batch is moved to the device). Returns the EMA weights. ``policy``
-    defaults to the CPU in fp32, where the shipped teacher was trained (its numbers are reproducible there)."""
+    defaults to the CPU in fp32, where the shipped teacher was trained (its numbers are reproducible there).
+    ``made_from``: what the latents and embeddings were computed from, as (JSON-able settings, exact tensors), to
+    name the checkpointed job by; without it the job is named by the latents and embeddings themselves, whose last
+    bits depend on the machine's kernels, so its checkpoints resume only on the machine that wrote them."""
     policy = policy or DevicePolicy(device="cpu")
     torch.manual_seed(config.seed)
     unet = build_unet(model_config, cross_attention_dim=text_embeddings.shape[-1],
@@ -82,10 +86,13 @@ def train_text_conditional_unet(
     )
     checkpoints = None
     if checkpoint_dir:
-        stamp = job_fingerprint({"trainer": "unet", "model": model_config.model_dump(),
-                                 "training": config.model_dump(exclude=RESUMABLE_FIELDS),
-                                 "mixed_precision": policy.mixed_precision},
-                                latent_mean, latent_std, text_embeddings, empty_embedding)
+        settings = {"trainer": "unet", "model": model_config.model_dump(),
+                    "training": config.model_dump(exclude=RESUMABLE_FIELDS), "mixed_precision": policy.mixed_precision}
+        if made_from is None:
+            stamp = job_fingerprint(settings, latent_mean, latent_std, text_embeddings, empty_embedding)
+        else:
+            sources, source_tensors = made_from
+            stamp = job_fingerprint({**settings, "made_from": sources}, *source_tensors)
         checkpoints = TrainingCheckpoints(checkpoint_dir, keep=config.keep_checkpoints, fingerprint=stamp)
     history = train(run, checkpoints, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                     log_metrics=log_metrics)

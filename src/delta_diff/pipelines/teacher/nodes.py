@@ -17,6 +17,7 @@ from delta_diff.scoring.train_world_scorer import (
     train_attribute_classifier,
 )
 from delta_diff.tracking import log_metrics, mlflow_metrics_logger
+from delta_diff.training import weights_digest
 from delta_diff.world import WorldSpec, make_prompt_set, make_world_images, parse_caption
 from delta_diff.world.components import (
     TextEncoderConfig,
@@ -133,11 +134,18 @@ def fit_world_scorer(train_images: ImageFolder, vae, world: WorldSpec, params: S
 
 
 def fit_unet(train_images: ImageFolder, vae, tokenizer, text_encoder, params: UNetParams):
-    latent_mean, latent_std = encode_latents(vae, _pixels(train_images))
+    pixels = _pixels(train_images)
+    latent_mean, latent_std = encode_latents(vae, pixels)
     text = encode_prompts(tokenizer, text_encoder, train_images.captions)
     empty = encode_prompts(tokenizer, text_encoder, [""])
+    # The job is named by its exact inputs (images, token ids, the VAE's and text encoder's weights), not by the
+    # latents and embeddings computed from them: their last bits differ between machines (world v7's teacher,
+    # parked on one machine, was refused on the next), so a training carried across machines resumes.
+    token_ids = tokenizer(train_images.captions + [""], padding="max_length", truncation=True,
+                          max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+    made_from = ({"vae": weights_digest(vae), "text_encoder": weights_digest(text_encoder)}, (pixels, token_ids))
     unet, _ = train_text_conditional_unet(latent_mean, latent_std, text, empty, params.model, params.training,
-                                          params.checkpoint_dir, mlflow_metrics_logger())
+                                          params.checkpoint_dir, mlflow_metrics_logger(), made_from=made_from)
     return unet
 
 
