@@ -64,6 +64,13 @@ def test_a_run_folder_gets_its_own_conf_data_and_mlflow(tmp_path):
     assert yaml.safe_load((folder / "conf/local/parameters.yml").read_text()) == {"path": {"n_stages": 2}}
     assert f"sqlite:///{folder.resolve()}/mlflow.db" in (folder / "conf/base/mlflow.yml").read_text()
     assert (folder / "data/06_models/embedded_teacher").is_symlink()
+    # every world's shipped teacher and scorer, whatever its name, and nothing else of the project's data
+    shipped = sorted(p.name for p in (PROJECT_ROOT / "data/06_models").iterdir()
+                     if p.name.startswith(("embedded_teacher", "world_scorer")))
+    assert {"embedded_teacher_v7", "world_scorer_v7"} <= set(shipped)
+    linked = sorted(p.name for p in (folder / "data/06_models").iterdir() if p.is_symlink())
+    assert linked == shipped
+    assert (folder / "data/01_raw/sd_v1_4_unet_config.json").is_symlink()
     make_run_folder(PROJECT_ROOT, folder, {"path": {"n_stages": 3}})  # again: refreshed, not duplicated
     assert yaml.safe_load((folder / "conf/local/parameters.yml").read_text()) == {"path": {"n_stages": 3}}
 

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import yaml
 
-SHIPPED = ("data/06_models/embedded_teacher", "data/06_models/world_scorer", "data/01_raw/sd_v1_4_unet_config.json",
-           "data/06_models/embedded_teacher_v2", "data/06_models/world_scorer_v2",
-           "data/06_models/embedded_teacher_v3", "data/06_models/world_scorer_v3",
-           "data/06_models/embedded_teacher_v4", "data/06_models/world_scorer_v4",
-           "data/06_models/embedded_teacher_v5", "data/06_models/world_scorer_v5",
-           "data/06_models/embedded_teacher_v6", "data/06_models/world_scorer_v6")
+# What a run links from the project: every world's shipped teacher and scorer (by pattern: a list of names missed
+# world v7's, trained after the list was written, and its first claim run stopped on a missing teacher) and SD
+# v1.4's U-Net config.
+SHIPPED = ("data/06_models/embedded_teacher*", "data/06_models/world_scorer*", "data/01_raw/sd_v1_4_unet_config.json")
+
+
+def shipped_paths(project: Path) -> list[Path]:
+    """The project's shipped models and files, relative to it (a world whose teacher is not trained yet has none)."""
+    return sorted({path.relative_to(project) for pattern in SHIPPED for path in project.glob(pattern)})
 
 
 def make_run_folder(project: Path, folder: Path, overrides: dict | None = None, env: str | None = None) -> Path:
@@ -48,9 +51,7 @@ def make_run_folder(project: Path, folder: Path, overrides: dict | None = None, 
     parameters = deep_merge(parameters, overrides or {})
     if parameters:
         (local / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=True))
-    for relative in SHIPPED:
-        if not (project / relative).exists():
-            continue  # e.g. world v2's teacher before it is trained
+    for relative in shipped_paths(project):
         link = folder / relative
         if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
