@@ -44,6 +44,15 @@ def test_the_readmes_world_v7_pilot_tables_are_what_the_script_prints_from_one_s
     assert table in readme and attributes in readme
 
 
+def test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_record(capsys):
+    """Issue 15's gap: the Tiny baseline at S = 1,800 steps below 0.95 of the teacher, by more than its spread."""
+    assert gap_curve_table.main([str(PROJECT_ROOT / "data/08_reporting/world_v7/gap_curve.json"), "--attributes"]) == 0
+    table, attributes = capsys.readouterr().out.strip().split("\n\n")
+    assert "| eval prompts, score / teacher |" in table and table.rstrip().endswith("0.931 ± 0.020 |")
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert table in readme and attributes in readme
+
+
 @pytest.mark.parametrize("content", ["not json", json.dumps({"students": []})])
 def test_a_file_that_is_not_a_gap_curve_is_named(tmp_path, capsys, content):
     bad = tmp_path / "curve.json"
