@@ -13,6 +13,7 @@ from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
 from delta_diff.experiments.runner import DONE, base_stage_steps
 from delta_diff.project_config import load_project_config
+from delta_diff.world import WorldSpec
 
 from tests.conftest import MICRO, PROJECT_ROOT, project_config
 
@@ -73,6 +74,17 @@ def test_a_run_folder_gets_its_own_conf_data_and_mlflow(tmp_path):
     assert (folder / "data/01_raw/sd_v1_4_unet_config.json").is_symlink()
     make_run_folder(PROJECT_ROOT, folder, {"path": {"n_stages": 3}})  # again: refreshed, not duplicated
     assert yaml.safe_load((folder / "conf/local/parameters.yml").read_text()) == {"path": {"n_stages": 3}}
+
+
+def test_a_run_folder_keeps_its_worlds_vocabulary_in_the_order_the_teacher_was_trained_with(tmp_path):
+    """A world's vocabulary order is meaning (world v7: the first group is the one whose colour comes first); a run
+    folder once wrote its parameters with sorted keys, and world v7's claim runs drew their prompts and training
+    images in another order than its teacher's."""
+    folder = make_run_folder(PROJECT_ROOT, tmp_path / "run", {"evaluate": {"n_prompts": 8}}, env="world_v7")
+    in_run = load_project_config(folder / "conf", "parameters", "local")["world"]
+    in_env = load_project_config(PROJECT_ROOT / "conf", "parameters", "world_v7")["world"]
+    assert list(in_run["colours"]) == list(in_env["colours"])
+    assert WorldSpec(**in_run).model_dump_json() == WorldSpec(**in_env).model_dump_json()
 
 
 def fake_run(root, name, variant, seed, student_score, baseline_score, curve=None, world_folder="", n_stages=None):

@@ -50,7 +50,9 @@ def make_run_folder(project: Path, folder: Path, overrides: dict | None = None, 
                 shutil.copy(path, local / path.name)
     parameters = deep_merge(parameters, overrides or {})
     if parameters:
-        (local / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=True))
+        # In the conf's own key order, not sorted: a world's vocabulary order is meaning (world v7's first group is
+        # the one whose colour comes first), and sorted keys gave world v7's runs another order than its teacher's.
+        (local / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=False))
     for relative in shipped_paths(project):
         link = folder / relative
         if not link.exists():
