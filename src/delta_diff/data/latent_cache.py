@@ -29,6 +29,12 @@ def encode_latents(vae, pixels: torch.Tensor, batch_size: int = 256) -> tuple[to
     return torch.cat(means), torch.cat(stds)
 
 
+def token_ids(tokenizer, prompts: list[str]) -> torch.Tensor:
+    """The prompts' token ids as SD feeds them to the text encoder: padded/truncated to the tokenizer's length."""
+    return tokenizer(prompts, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
+                     return_tensors="pt").input_ids
+
+
 @torch.no_grad()
 def encode_prompts(tokenizer, text_encoder, prompts: list[str], batch_size: int = 512,
                    keep_device: bool = False) -> torch.Tensor:
@@ -36,8 +42,7 @@ def encode_prompts(tokenizer, text_encoder, prompts: list[str], batch_size: int 
     fp32, on the CPU (for caches) or, with ``keep_device``, where the text encoder is (for a training step)."""
     outputs = []
     for start in range(0, len(prompts), batch_size):
-        ids = tokenizer(prompts[start: start + batch_size], padding="max_length", truncation=True,
-                        max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+        ids = token_ids(tokenizer, prompts[start: start + batch_size])
         hidden = text_encoder(ids.to(text_encoder.device))[0].float()
         outputs.append(hidden if keep_device else hidden.cpu())
     return torch.cat(outputs)
@@ -59,10 +64,6 @@ def plan_training_cache(folder, pipeline, resolution: int, text: TextMode = "tok
                          text=text, shard_size=shard_size)
     captions = folder.captions
 
-    def token_ids(prompts: list[str]) -> torch.Tensor:
-        return tokenizer(prompts, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
-                         return_tensors="pt").input_ids
-
     def encode_rows(start: int, stop: int) -> dict[str, torch.Tensor]:
         means, stds = [], []
         for first in range(start, stop, batch_size):
@@ -71,13 +72,13 @@ def plan_training_cache(folder, pipeline, resolution: int, text: TextMode = "tok
             means.append(mean)
             stds.append(std)
         rows = {"latent_mean": torch.cat(means), "latent_std": torch.cat(stds),
-                "input_ids": token_ids(captions[start:stop])}
+                "input_ids": token_ids(tokenizer, captions[start:stop])}
         if text == "embeddings":
             rows["text_embeddings"] = encode_prompts(tokenizer, text_encoder, captions[start:stop])
         return rows
 
     def encode_extras() -> dict[str, torch.Tensor]:
-        return {"empty_input_ids": token_ids([""]),
+        return {"empty_input_ids": token_ids(tokenizer, [""]),
                 "empty_text_embedding": encode_prompts(tokenizer, text_encoder, [""])}
 
     return CachePlan(inputs=dict(inputs or {}), layout=layout, n_rows=len(folder), encode_rows=encode_rows,

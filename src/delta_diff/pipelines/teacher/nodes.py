@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from delta_diff.config_types import Count, PositiveFloat, Probability
 from delta_diff.data.image_folder import ImageFolder, ImageFolderContent
-from delta_diff.data.latent_cache import encode_latents, encode_prompts
+from delta_diff.data.latent_cache import encode_latents, encode_prompts, token_ids
 from delta_diff.scoring import WorldScorer
 from delta_diff.scoring.train_world_scorer import (
     ScorerTrainingConfig,
@@ -141,9 +141,8 @@ def fit_unet(train_images: ImageFolder, vae, tokenizer, text_encoder, params: UN
     # The job is named by its exact inputs (images, token ids, the VAE's and text encoder's weights), not by the
     # latents and embeddings computed from them: their last bits differ between machines (world v7's teacher,
     # parked on one machine, was refused on the next), so a training carried across machines resumes.
-    token_ids = tokenizer(train_images.captions + [""], padding="max_length", truncation=True,
-                          max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
-    made_from = ({"vae": weights_digest(vae), "text_encoder": weights_digest(text_encoder)}, (pixels, token_ids))
+    ids = token_ids(tokenizer, train_images.captions + [""])
+    made_from = ({"vae": weights_digest(vae), "text_encoder": weights_digest(text_encoder)}, (pixels, ids))
     unet, _ = train_text_conditional_unet(latent_mean, latent_std, text, empty, params.model, params.training,
                                           params.checkpoint_dir, mlflow_metrics_logger(), made_from=made_from)
     return unet
