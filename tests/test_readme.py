@@ -101,6 +101,9 @@ EXERCISED_BY = {
     # world v7's chain, the same two steps
     "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v7 --pipelines teacher":
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
+    # the world record of a shipped teacher: the node runs in every teacher pipeline test (v7's checks the file)
+    "kedro run --env world_vN --pipelines teacher --nodes record_teacher_world":
+        "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
     "nohup sh benchmarks/claim.sh world_v7 > claim_v7.log 2>&1 &":  # its teacher passed: the chain runs on
         "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
     ".venv/bin/python benchmarks/teacher_at_step.py --env world_v7 --out data/08_reporting/world_v7/at_step":

@@ -95,8 +95,8 @@ class PathShapeCheck:
 
 class RunInputsCheck:
     """Cheap checks of what the run is about to use, before any node runs (seconds, not after hours):
-    an SD teacher (CLIP's 49,408-token text encoder) with the embedded world's scorer configured (it reads only
-    world captions), a teacher whose scheduler predicts what distillation cannot train, a student preset or genome
+    a world that is not the one the teacher learnt (its folder's ``world.json``; order counts), an SD teacher
+    (CLIP's 49,408-token text encoder) with the embedded world's scorer configured (it reads only world captions), a teacher whose scheduler predicts what distillation cannot train, a student preset or genome
     the teacher cannot reach, and a training cache the run does not build itself that was made by another text
     encoder or at another resolution."""
 
@@ -117,6 +117,12 @@ class RunInputsCheck:
         from delta_diff.datasets.diffusers_model import check_safetensors_folder
 
         check_safetensors_folder(teacher, pipeline=True)  # every weights file's header: truncated ones named now
+        if "params:world" in pipeline.inputs():  # a world teacher records the world it learnt, order included
+            from delta_diff.world import WorldSpec
+            from delta_diff.world.record import check_world_matches_teacher
+
+            world = catalog.load("params:world")
+            check_world_matches_teacher(WorldSpec.model_validate(world) if isinstance(world, dict) else world, teacher)
         text_config = json.loads((teacher / "text_encoder" / "config.json").read_text())
         sd_teacher = text_config.get("vocab_size") == 49408  # CLIP's BPE (SD v1 and v2); the world's is its own
         if sd_teacher and "prepare_search" in steps and _param(catalog, "architecture_search", "search", "theta",

@@ -84,3 +84,14 @@ def test_a_bad_device_policy_fails_before_any_node_naming_the_key(kedro_project,
         with pytest.raises(Exception, match=message):
             session.run(pipeline_names=["__default__"])
     assert not (kedro_project / "data" / "05_model_input").exists()
+
+
+def test_a_world_other_than_the_teachers_is_refused_before_any_node(kedro_project):
+    """The shipped teacher's folder records its world (world.json); another split of the same vocabulary would
+    hold out compositions the teacher trained on, so data_prep must not start."""
+    with KedroSession.create(project_path=kedro_project, runtime_params={"world": {"split_seed": 7}}) as session:
+        with pytest.raises(ValueError, match=r"params:world differs from the world the teacher .*embedded_teacher "
+                                             r".*world.split_seed is 7 in this run but 0"):
+            session.run(pipeline_names=["data_prep"])
+    assert not (kedro_project / "data" / "05_model_input").exists()
+    assert not list((kedro_project / "data" / "01_raw").glob("world_train*/*.png"))

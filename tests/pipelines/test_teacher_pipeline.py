@@ -108,6 +108,9 @@ def test_a_counting_world_teacher_trains_through_the_pipeline(tmp_path, monkeypa
     assert {f"{group}_{a}_accuracy" for group in ("first", "second") for a in ("count", "colour", "shape")} \
         <= set(judged)
     assert report["chance"]["first_count"] == pytest.approx(0.25) and report["passed"] is False
+    # The folder records the world it learnt, in the env's order (later runs are checked against it).
+    world = json.loads((root / "data" / "06_models" / "embedded_teacher_v7" / "world.json").read_text())
+    assert list(world["colours"])[:5] == ["red", "green", "blue", "yellow", "orange"] and world["layout"] == "count"
 
     # benchmarks/teacher_at_step.py: the same training looked at from an earlier checkpoint, live folders untouched.
     while mlflow.active_run() is not None:  # the session's run; the script runs outside any

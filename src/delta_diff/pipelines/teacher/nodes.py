@@ -19,6 +19,7 @@ from delta_diff.scoring.train_world_scorer import (
 from delta_diff.tracking import log_metrics, mlflow_metrics_logger
 from delta_diff.training import weights_digest
 from delta_diff.world import WorldSpec, make_prompt_set, make_world_images, parse_caption
+from delta_diff.world.record import world_record
 from delta_diff.world.components import (
     TextEncoderConfig,
     TokenizerConfig,
@@ -150,6 +151,14 @@ def fit_unet(train_images: ImageFolder, vae, tokenizer, text_encoder, params: UN
 
 def assemble_teacher(tokenizer, text_encoder, vae, unet):
     return assemble_pipeline(tokenizer, text_encoder, vae, unet)
+
+
+def record_teacher_world(embedded_teacher, world: WorldSpec) -> dict:
+    """The world the teacher was trained on, in its order, for its folder's ``world.json``: every later run
+    checks its own world against it before any node runs (``hooks.RunInputsCheck``). Takes the saved teacher
+    only so that it runs after the folder is written (a re-save replaces the whole folder)."""
+    del embedded_teacher
+    return world_record(world)
 
 
 def check_teacher_competence(teacher, classifier, world: WorldSpec, params: CompetenceParams):

@@ -1,4 +1,5 @@
-"""``teacher``: world images -> tokenizer, text encoder, VAE -> scorer, U-Net -> pipeline folder -> competence.
+"""``teacher``: world images -> tokenizer, text encoder, VAE -> scorer, U-Net -> pipeline folder (with the world it
+learnt, ``world.json``) -> competence.
 
 Not in the default run: its output (``embedded_teacher``, ``world_scorer``) ships in the repo.
 Run it with ``kedro run --pipelines teacher`` (it resumes from its checkpoints when interrupted).
@@ -26,6 +27,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "teacher_unet", name="fit_unet"),
             Node(nodes.assemble_teacher, ["teacher_tokenizer", "teacher_text_encoder", "teacher_vae", "teacher_unet"],
                  "embedded_teacher", name="assemble_teacher"),
+            Node(nodes.record_teacher_world, ["embedded_teacher", "params:world"], "teacher_world",
+                 name="record_teacher_world"),
             Node(nodes.check_teacher_competence,
                  ["embedded_teacher", "world_scorer", "params:world", "params:teacher.competence"],
                  ["teacher_competence_report", "teacher_sample_grid"], name="check_teacher_competence"),
