@@ -101,6 +101,8 @@ EXERCISED_BY = {
     # world v7's chain, the same two steps
     "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v7 --pipelines teacher":
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
+    ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v5 --attributes":
+        "tests/benchmarks/test_claim_tables.py::test_the_curve_gives_the_baseline_at_each_multiple_of_s_then_each_variants_student",
     # the world record of a shipped teacher: the node runs in every teacher pipeline test (v7's checks the file)
     "kedro run --env world_vN --pipelines teacher --nodes record_teacher_world":
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",

@@ -152,6 +152,9 @@ def test_paired_differences_compare_path_and_baseline_within_each_seed(tmp_path)
     assert "+0.0500 ± 0.1000 (2/3)" in markdown
     stages = stage_table(folders)
     assert list(stages["model"]) == ["teacher", "stage_2", "baseline"] and (stages["n_seeds"] == 3).all()
+    student = stages[stages["model"] == "stage_2"].iloc[0]  # world scores 0.6 / 0.7 / 0.8, the teacher's 0.8
+    assert student["world_score_mean"] == pytest.approx(0.7) and student["world_score_of_teacher_mean"] == \
+        pytest.approx(0.875)
     paired_figure(per_run).savefig(tmp_path / "paired.png")
     assert (tmp_path / "paired.png").stat().st_size > 0
 

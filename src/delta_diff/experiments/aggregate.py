@@ -101,19 +101,29 @@ def mean_std_over_seeds(table: pd.DataFrame, keys: list[str], values: list[str])
 
 def stage_table(folders: list[Path]) -> pd.DataFrame:
     """Every model of every run (teacher, each assistant, student, baseline), averaged over seeds per variant x
-    student x model: where along the path fidelity to the teacher is lost."""
+    student x model: where along the path fidelity to the teacher is lost, and -- on a world with a scorer -- its
+    world score (also over the run's teacher's) and each attribute's accuracy: which part of the prompt is lost
+    (world v7's gap is in the counts)."""
     rows = []
     for folder in folders:
         spec = json.loads((folder / DONE).read_text())
-        for model in newest_results(folder).to_dict("records"):
-            rows.append({"variant": spec["variant"], "student": spec["student"], "model": model["model"],
-                         "unet_params": model["unet_params"], "psnr_vs_teacher_db": model["psnr_vs_teacher_db"],
-                         "attention_alignment_with_teacher": model["attention_alignment_with_teacher"]})
+        table = newest_results(folder)
+        teacher_score = float(table.loc[table["role"] == "teacher", "world_score"].iloc[0]) \
+            if "world_score" in table else float("nan")
+        accuracies = [c for c in table.columns if c.endswith("_accuracy")]
+        for model in table.to_dict("records"):
+            row = {"variant": spec["variant"], "student": spec["student"], "model": model["model"],
+                   "unet_params": model["unet_params"], "psnr_vs_teacher_db": model["psnr_vs_teacher_db"],
+                   "attention_alignment_with_teacher": model["attention_alignment_with_teacher"]}
+            if "world_score" in model:
+                row["world_score"] = model["world_score"]
+                row["world_score_of_teacher"] = model["world_score"] / teacher_score
+            rows.append(row | {c: model[c] for c in accuracies})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    return mean_std_over_seeds(table, ["variant", "student", "model"],
-                               ["unet_params", "psnr_vs_teacher_db", "attention_alignment_with_teacher"])
+    values = [c for c in table.columns if c not in ("variant", "student", "model")]
+    return mean_std_over_seeds(table, ["variant", "student", "model"], values)
 
 
 def path_minus_baseline(per_run: pd.DataFrame, metrics, baseline: str = "baseline") -> pd.DataFrame:

@@ -1,0 +1,184 @@
+"""A claim experiment's results as the README's Markdown tables, read from the aggregates that
+``python -m delta_diff.experiments <design> --aggregate-only`` writes, so the README's numbers come from the files
+and not from hand copying.
+
+Tables (mean ± std over seeds):
+- **paired**: path minus baseline within each run, one-hop protocol (baseline at S, as every hop) then equal compute
+  (baseline at N x S), with in brackets the runs where the path is ahead (``results_paired.csv``);
+- **curve**: the single-step baseline at S, 2S, ... and each variant's path student, as score over the teacher,
+  PSNR to the teacher and attention alignment (``results_curve.csv``): where each protocol sits on the baseline's
+  curve. A baseline point that several variants trained (one job per student and seed: an N = 3 run resumes the
+  N = 2 run's baseline) is read from the variant with the fewest stages that has it;
+- **stages**: every model along each path and the baseline at S and at N x S, as "score / teacher, dB, alignment"
+  (``results_stages.csv``);
+- **attributes** (``--attributes``): each prompt attribute's accuracy, per student: the teacher, the baseline at
+  each point of its curve and every variant's path student -- which part of the prompt the students miss.
+
+Usage, from the project root:
+
+    .venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7 --attributes
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+STUDENT_NAMES = {"bk-sdm-base": "Base", "bk-sdm-small": "Small", "bk-sdm-tiny": "Tiny"}
+PAIRED_METRICS = (("world_score", 3), ("psnr_vs_teacher_db", 2), ("attention_alignment_with_teacher", 3))
+CURVE_METRICS = (("world_score_of_teacher", 3), ("psnr_vs_teacher_db", 2), ("attention_alignment_with_teacher", 3))
+
+
+def _student(name: str) -> str:
+    return STUDENT_NAMES.get(name, name)
+
+
+def _cell(mean: float, std: float, digits: int, sign: bool = False) -> str:
+    """"mean ± std"; the mean alone for one seed (no spread)."""
+    text = f"{mean:+.{digits}f}" if sign else f"{mean:.{digits}f}"
+    return text if pd.isna(std) else f"{text} ± {std:.{digits}f}"
+
+
+def _n_stages(curve: pd.DataFrame) -> dict[str, int]:
+    """N per variant: its baseline's last point over its steps per hop."""
+    return {variant: int(group["baseline_steps"].max() // group["hop_steps"].iloc[0])
+            for variant, group in curve.groupby("variant", sort=False)}
+
+
+def _variant_label(variant: str, n_stages: dict[str, int]) -> str:
+    return variant if variant.startswith("path_n") or variant not in n_stages else f"{variant} (N{n_stages[variant]})"
+
+
+def paired_table(paired: pd.DataFrame, curve: pd.DataFrame) -> str:
+    """One-hop rows first (the paper's protocol), then equal compute; the first row of each names S."""
+    hop = int(curve["hop_steps"].iloc[0])
+    n_stages = _n_stages(curve)
+    lines = ["| protocol | variant | student | seeds | world score | PSNR vs teacher dB | attn alignment |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for prefix, first_label, label in (("one hop", f"one hop (baseline S = {hop:,})", "one hop"),
+                                       ("equal compute", f"equal compute (baseline N x {hop:,})", "equal compute")):
+        rows = paired[paired["protocol"].str.startswith(prefix)]
+        for index, row in enumerate(rows.to_dict("records")):
+            cells = [first_label if index == 0 else label, _variant_label(row["variant"], n_stages),
+                     _student(row["student"]), str(row["n_seeds"])]
+            cells += [_cell(row[f"{m}_diff_mean"], row[f"{m}_diff_std"], digits, sign=True)
+                      + f" ({row[f'{m}_path_ahead']})" for m, digits in PAIRED_METRICS]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _preferred_variants(variants, n_stages: dict[str, int], design_order: list[str]) -> list[str]:
+    """Fewest stages first; among equals the plain paths (path_nN) before the ablations, then the design's order."""
+    rank = {v: i for i, v in enumerate(design_order)}
+    return sorted(variants, key=lambda v: (n_stages.get(v, 99), not v.startswith("path_n"), rank.get(v, len(rank))))
+
+
+def curve_table(curve: pd.DataFrame, design_order: list[str]) -> str:
+    n_stages = _n_stages(curve)
+    hop = int(curve["hop_steps"].iloc[0])
+    lines = ["| student | model | seeds | world score / teacher | PSNR vs teacher dB | attn alignment |",
+             "|---|---|---:|---:|---:|---:|"]
+    for student, group in curve.groupby("student", sort=False):
+        order = _preferred_variants(group["variant"].unique(), n_stages, design_order)
+        for steps in sorted(group["baseline_steps"].unique()):
+            at = group[group["baseline_steps"] == steps]
+            row = at[at["variant"] == next(v for v in order if v in set(at["variant"]))].iloc[0]
+            multiple = f"{steps // hop}S" if steps != hop else "S"
+            cells = [_student(student), f"baseline, {steps:,} steps ({multiple})", str(int(row["n_seeds"]))]
+            cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], digits) for m, digits in CURVE_METRICS]
+            lines.append("| " + " | ".join(cells) + " |")
+        for variant in order:
+            row = group[group["variant"] == variant].iloc[0]
+            cells = [_student(student), f"{variant} student ({n_stages[variant]} hops x S)", str(int(row["n_seeds"]))]
+            cells += [_cell(row[f"path_{m}_mean"], row[f"path_{m}_std"], digits) for m, digits in CURVE_METRICS]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _stage_cell(row: pd.Series, student_stage: bool) -> str:
+    text = (f"{row['world_score_of_teacher_mean']:.3f} / {row['psnr_vs_teacher_db_mean']:.1f} / "
+            f"{row['attention_alignment_with_teacher_mean']:.3f}")
+    return text + (" (student)" if student_stage else f" ({row['unet_params_mean']:,.0f})")
+
+
+def stage_table(stages: pd.DataFrame) -> str:
+    """Per variant x student: each stage and the baseline at S and at N x S, "score / teacher / dB / alignment"
+    (means over seeds), the assistants with their parameter count (a mean over seeds: each seed's search picks
+    its own)."""
+    stage_numbers = sorted({int(m.split("_")[1]) for m in stages["model"] if re.fullmatch(r"stage_\d+", m)})
+    header = [f"stage_{n}" for n in stage_numbers]
+    lines = ["| variant | student | " + " | ".join(header) + " | baseline at S | baseline at N x S |",
+             "|---|---|" + "---|" * (len(header) + 2)]
+    for (variant, student), group in stages.groupby(["variant", "student"], sort=False):
+        models = group.set_index("model")
+        last = max(int(m.split("_")[1]) for m in models.index if re.fullmatch(r"stage_\d+", m))
+        cells = [variant, _student(student)]
+        cells += [_stage_cell(models.loc[f"stage_{n}"], n == last) if f"stage_{n}" in models.index else ""
+                  for n in stage_numbers]
+        at_hop = [m for m in models.index if m.startswith("baseline_at_")]
+        first = min(at_hop, key=lambda m: int(m.removeprefix("baseline_at_"))) if at_hop else None
+        for model in (first, "baseline"):
+            row = models.loc[model] if model in models.index else None
+            cells.append("" if row is None else _stage_cell(row, True).removesuffix(" (student)"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def attribute_tables(stages: pd.DataFrame, curve: pd.DataFrame, design_order: list[str]) -> str:
+    """Per student, one row per attribute: the teacher's accuracy, the baseline's at each of its points, every
+    variant's path student's."""
+    n_stages = _n_stages(curve)
+    hop = int(curve["hop_steps"].iloc[0])
+    attributes = [c.removesuffix("_accuracy_mean") for c in stages.columns if c.endswith("_accuracy_mean")]
+    tables = []
+    for student, group in stages.groupby("student", sort=False):
+        order = _preferred_variants(group["variant"].unique(), n_stages, design_order)
+        columns = {"teacher": group[group["model"] == "teacher"].iloc[0]}
+        points = {}
+        for variant in order:
+            models = group[group["variant"] == variant].set_index("model")
+            for model, row in models.iterrows():
+                steps = n_stages[variant] * hop if model == "baseline" else \
+                    int(model.removeprefix("baseline_at_")) if model.startswith("baseline_at_") else None
+                if steps is not None and steps not in points:
+                    points[steps] = row
+        for steps in sorted(points):
+            columns[f"baseline {steps // hop}S" if steps != hop else "baseline S"] = points[steps]
+        for variant in order:
+            models = group[group["variant"] == variant].set_index("model")
+            columns[f"{variant} student"] = models.loc[f"stage_{n_stages[variant]}"]
+        lines = [f"| {_student(student)}: attribute | " + " | ".join(columns) + " |",
+                 "|---|" + "---:|" * len(columns)]
+        for attribute in attributes:
+            lines.append(f"| {attribute} | " + " | ".join(f"{row[f'{attribute}_accuracy_mean']:.3f}"
+                                                          for row in columns.values()) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="an experiment's output folder (e.g. data/09_experiments/claim_v7)")
+    parser.add_argument("--attributes", action="store_true", help="also print the per-attribute tables")
+    args = parser.parse_args(argv)
+    try:
+        paired, curve, stages = (pd.read_csv(args.folder / f"results_{name}.csv")
+                                 for name in ("paired", "curve", "stages"))
+        design_order = list(dict.fromkeys(paired["variant"]))  # the aggregates keep the design's order here
+        tables = [paired_table(paired, curve), curve_table(curve, design_order), stage_table(stages)]
+        if args.attributes:
+            tables.append(attribute_tables(stages, curve, design_order))
+    except (OSError, ValueError, KeyError, IndexError, StopIteration) as error:
+        print(f"error: {args.folder} holds no complete claim aggregates ({error!r}); write them with "
+              "`python -m delta_diff.experiments <design> --aggregate-only`", file=sys.stderr)
+        return 2
+    print("\n\n".join(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

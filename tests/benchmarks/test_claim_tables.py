@@ -1,0 +1,46 @@
+"""A claim experiment's aggregates as the README's tables (benchmarks/claim_tables.py): the README's world-v5
+paired table is exactly what the script prints from the committed aggregates, the curve reads each baseline point
+from the run with the fewest stages, and a folder without aggregates is named."""
+
+import importlib.util
+
+from tests.conftest import PROJECT_ROOT
+
+spec = importlib.util.spec_from_file_location("claim_tables", PROJECT_ROOT / "benchmarks" / "claim_tables.py")
+claim_tables = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(claim_tables)
+
+CLAIM_V5 = PROJECT_ROOT / "data" / "09_experiments" / "claim_v5"
+
+
+def _tables(capsys, *args):
+    assert claim_tables.main([str(CLAIM_V5), *args]) == 0
+    return capsys.readouterr().out.strip().split("\n\n")
+
+
+def test_the_readmes_world_v5_paired_table_is_what_the_script_prints_from_the_committed_aggregates(capsys):
+    paired, *_ = _tables(capsys)
+    assert paired.count("\n") == 2 + 12 - 1  # header, rule, 6 variants x 2 protocols
+    assert paired.splitlines()[2].startswith("| one hop (baseline S = 900) | path_n2 | Small | 3 | -0.004 ± 0.005 (1/3)")
+    assert paired in (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_the_curve_gives_the_baseline_at_each_multiple_of_s_then_each_variants_student(capsys):
+    _, curve, stages, small, tiny = _tables(capsys, "--attributes")
+    rows = [line for line in curve.splitlines() if line.startswith("| Tiny |")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "baseline, 900 steps (S)", "baseline, 1,800 steps (2S)", "baseline, 2,700 steps (3S)",
+        "path_n2 student (2 hops x S)", "path_n3 student (3 hops x S)", "target_teacher student (3 hops x S)",
+        "target_both student (3 hops x S)"]
+    # the README's hand-made v5 curve table has the same numbers (the 2S point from the N = 2 runs)
+    assert "| Tiny | baseline, 1,800 steps (2S) | 3 | 0.974 ± 0.006 | 24.87 ± 0.38 | 0.793 ± 0.006 |" in curve
+    assert "| path_n3 | Tiny | 0.995 / 34.1 / 0.995 (1,519,305) | 0.970 / 26.3 / 0.924 (1,156,895) | " \
+           "0.961 / 23.6 / 0.795 (student) | 0.967 / 23.8 / 0.791 | 0.981 / 25.2 / 0.785 |" in stages
+    assert small.splitlines()[0] == ("| Small: attribute | teacher | baseline S | baseline 2S | baseline 3S | "
+                                     "path_n2 student | path_n3 student |")
+    assert len(tiny.splitlines()) == 2 + 7  # v5's seven attributes
+
+
+def test_a_folder_without_aggregates_is_named(tmp_path, capsys):
+    assert claim_tables.main([str(tmp_path)]) == 2
+    assert str(tmp_path) in capsys.readouterr().err
