@@ -96,9 +96,10 @@ class PathShapeCheck:
 class RunInputsCheck:
     """Cheap checks of what the run is about to use, before any node runs (seconds, not after hours):
     a world that is not the one the teacher learnt (its folder's ``world.json``; order counts), an SD teacher
-    (CLIP's 49,408-token text encoder) with the embedded world's scorer configured (it reads only world captions), a teacher whose scheduler predicts what distillation cannot train, a student preset or genome
-    the teacher cannot reach, and a training cache the run does not build itself that was made by another text
-    encoder or at another resolution."""
+    (CLIP's 49,408-token text encoder) with the embedded world's scorer configured (it reads only world captions),
+    a teacher whose scheduler predicts what distillation cannot train, a student preset or genome the teacher
+    cannot reach, and a training cache the run does not build itself that was made by another text encoder or at
+    another resolution."""
 
     TEACHER = "embedded_teacher"
 
