@@ -39,6 +39,8 @@ EXERCISED_BY = {
         f"{HERE}::test_the_claim_experiment_dry_run_lists_its_runs",
     "nohup .venv/bin/python -m delta_diff.experiments conf/base/experiment_claim.yml > claim.log 2>&1 &":
         "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
+    ".venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim.yml --aggregate-only":
+        "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     ".venv/bin/python -m delta_diff.sd_shaped --variant sd-v1-4 --out data/01_raw/sd-v1-4-shaped":
         "tests/sd_shaped/test_build.py::test_full_size_pipeline_builds_reloads_and_samples",
     ".venv/bin/python -m delta_diff.sd_shaped --variant sd-v2-1-base --prediction-type v_prediction --out DIR":
@@ -101,6 +103,8 @@ EXERCISED_BY = {
     # world v7's chain, the same two steps
     "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v7 --pipelines teacher":
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
+    ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7":
+        "tests/benchmarks/test_claim_tables.py::test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_aggregates",
     ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v5 --attributes":
         "tests/benchmarks/test_claim_tables.py::test_the_curve_gives_the_baseline_at_each_multiple_of_s_then_each_variants_student",
     # the world record of a shipped teacher: the node runs in every teacher pipeline test (v7's checks the file)

@@ -44,3 +44,13 @@ def test_the_curve_gives_the_baseline_at_each_multiple_of_s_then_each_variants_s
 def test_a_folder_without_aggregates_is_named(tmp_path, capsys):
     assert claim_tables.main([str(tmp_path)]) == 2
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_aggregates(capsys):
+    """The v7 claim's tables in the README come from its committed aggregates: regenerating the aggregates after
+    more runs (``--aggregate-only``) fails this test until the README is rewritten from them."""
+    assert claim_tables.main([str(PROJECT_ROOT / "data" / "09_experiments" / "claim_v7")]) == 0
+    paired, curve, _ = capsys.readouterr().out.strip().split("\n\n")
+    assert paired.splitlines()[2].startswith("| one hop (baseline S = 1,800) |")
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert paired in readme and curve in readme

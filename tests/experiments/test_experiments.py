@@ -221,6 +221,9 @@ def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     stamp = (run / DONE).stat().st_mtime
     assert main(["micro.yml"]) == 0
     assert (run / DONE).stat().st_mtime == stamp  # skipped, not rerun
+    (output / "results_paired.csv").unlink()
+    assert main(["micro.yml", "--aggregate-only"]) == 0  # the aggregates again, from the finished runs alone
+    assert len(pd.read_csv(output / "results_paired.csv")) == 2 and (run / DONE).stat().st_mtime == stamp
 
 
 def _flatten(group, prefix=""):
