@@ -87,8 +87,8 @@ def curve_table(curve: pd.DataFrame, design_order: list[str]) -> str:
         for steps in sorted(group["baseline_steps"].unique()):
             at = group[group["baseline_steps"] == steps]
             row = at[at["variant"] == next(v for v in order if v in set(at["variant"]))].iloc[0]
-            multiple = f"{steps // hop}S" if steps != hop else "S"
-            cells = [_student(student), f"baseline, {steps:,} steps ({multiple})", str(int(row["n_seeds"]))]
+            cells = [_student(student), f"baseline, {steps:,} steps ({_multiple_of_hop(steps, hop)})",
+                     str(int(row["n_seeds"]))]
             cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], digits) for m, digits in CURVE_METRICS]
             lines.append("| " + " | ".join(cells) + " |")
         for variant in order:
@@ -99,10 +99,14 @@ def curve_table(curve: pd.DataFrame, design_order: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _stage_cell(row: pd.Series, student_stage: bool) -> str:
-    text = (f"{row['world_score_of_teacher_mean']:.3f} / {row['psnr_vs_teacher_db_mean']:.1f} / "
+def _stage_cell(row: pd.Series) -> str:
+    return (f"{row['world_score_of_teacher_mean']:.3f} / {row['psnr_vs_teacher_db_mean']:.1f} / "
             f"{row['attention_alignment_with_teacher_mean']:.3f}")
-    return text + (" (student)" if student_stage else f" ({row['unet_params_mean']:,.0f})")
+
+
+def _multiple_of_hop(steps: int, hop: int) -> str:
+    """"S", "2S", ...: a baseline point as a multiple of the steps per hop."""
+    return "S" if steps == hop else f"{steps // hop}S"
 
 
 def stage_table(stages: pd.DataFrame) -> str:
@@ -117,13 +121,15 @@ def stage_table(stages: pd.DataFrame) -> str:
         models = group.set_index("model")
         last = max(int(m.split("_")[1]) for m in models.index if re.fullmatch(r"stage_\d+", m))
         cells = [variant, _student(student)]
-        cells += [_stage_cell(models.loc[f"stage_{n}"], n == last) if f"stage_{n}" in models.index else ""
-                  for n in stage_numbers]
+        for n in stage_numbers:
+            if f"stage_{n}" not in models.index:  # a shorter path than the longest
+                cells.append("")
+                continue
+            row = models.loc[f"stage_{n}"]
+            cells.append(f"{_stage_cell(row)} ({'student' if n == last else format(row['unet_params_mean'], ',.0f')})")
         at_hop = [m for m in models.index if m.startswith("baseline_at_")]
         first = min(at_hop, key=lambda m: int(m.removeprefix("baseline_at_"))) if at_hop else None
-        for model in (first, "baseline"):
-            row = models.loc[model] if model in models.index else None
-            cells.append("" if row is None else _stage_cell(row, True).removesuffix(" (student)"))
+        cells += [_stage_cell(models.loc[m]) if m in models.index else "" for m in (first, "baseline")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -147,7 +153,7 @@ def attribute_tables(stages: pd.DataFrame, curve: pd.DataFrame, design_order: li
                 if steps is not None and steps not in points:
                     points[steps] = row
         for steps in sorted(points):
-            columns[f"baseline {steps // hop}S" if steps != hop else "baseline S"] = points[steps]
+            columns[f"baseline {_multiple_of_hop(steps, hop)}"] = points[steps]
         for variant in order:
             models = group[group["variant"] == variant].set_index("model")
             columns[f"{variant} student"] = models.loc[f"stage_{n_stages[variant]}"]
