@@ -28,6 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from delta_diff.experiments.aggregate import (
+    baseline_curve_per_student, n_stages_per_variant, variants_by_preference)
+
 STUDENT_NAMES = {"bk-sdm-base": "Base", "bk-sdm-small": "Small", "bk-sdm-tiny": "Tiny"}
 PAIRED_METRICS = (("world_score", 3), ("psnr_vs_teacher_db", 2), ("attention_alignment_with_teacher", 3))
 CURVE_METRICS = (("world_score_of_teacher", 3), ("psnr_vs_teacher_db", 2), ("attention_alignment_with_teacher", 3))
@@ -43,12 +46,6 @@ def _cell(mean: float, std: float, digits: int, sign: bool = False) -> str:
     return text if pd.isna(std) else f"{text} ± {std:.{digits}f}"
 
 
-def _n_stages(curve: pd.DataFrame) -> dict[str, int]:
-    """N per variant: its baseline's last point over its steps per hop."""
-    return {variant: int(group["baseline_steps"].max() // group["hop_steps"].iloc[0])
-            for variant, group in curve.groupby("variant", sort=False)}
-
-
 def _variant_label(variant: str, n_stages: dict[str, int]) -> str:
     return variant if variant.startswith("path_n") or variant not in n_stages else f"{variant} (N{n_stages[variant]})"
 
@@ -56,7 +53,7 @@ def _variant_label(variant: str, n_stages: dict[str, int]) -> str:
 def paired_table(paired: pd.DataFrame, curve: pd.DataFrame) -> str:
     """One-hop rows first (the paper's protocol), then equal compute; the first row of each names S."""
     hop = int(curve["hop_steps"].iloc[0])
-    n_stages = _n_stages(curve)
+    n_stages = n_stages_per_variant(curve)
     lines = ["| protocol | variant | student | seeds | world score | PSNR vs teacher dB | attn alignment |",
              "|---|---|---|---:|---:|---:|---:|"]
     for prefix, first_label, label in (("one hop", f"one hop (baseline S = {hop:,})", "one hop"),
@@ -71,27 +68,20 @@ def paired_table(paired: pd.DataFrame, curve: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _preferred_variants(variants, n_stages: dict[str, int], design_order: list[str]) -> list[str]:
-    """Fewest stages first; among equals the plain paths (path_nN) before the ablations, then the design's order."""
-    rank = {v: i for i, v in enumerate(design_order)}
-    return sorted(variants, key=lambda v: (n_stages.get(v, 99), not v.startswith("path_n"), rank.get(v, len(rank))))
-
-
 def curve_table(curve: pd.DataFrame, design_order: list[str]) -> str:
-    n_stages = _n_stages(curve)
+    n_stages = n_stages_per_variant(curve)
     hop = int(curve["hop_steps"].iloc[0])
+    baseline = baseline_curve_per_student(curve, design_order)
     lines = ["| student | model | seeds | world score / teacher | PSNR vs teacher dB | attn alignment |",
              "|---|---|---:|---:|---:|---:|"]
     for student, group in curve.groupby("student", sort=False):
-        order = _preferred_variants(group["variant"].unique(), n_stages, design_order)
-        for steps in sorted(group["baseline_steps"].unique()):
-            at = group[group["baseline_steps"] == steps]
-            row = at[at["variant"] == next(v for v in order if v in set(at["variant"]))].iloc[0]
+        for row in baseline[baseline["student"] == student].to_dict("records"):
+            steps = int(row["baseline_steps"])
             cells = [_student(student), f"baseline, {steps:,} steps ({_multiple_of_hop(steps, hop)})",
                      str(int(row["n_seeds"]))]
             cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], digits) for m, digits in CURVE_METRICS]
             lines.append("| " + " | ".join(cells) + " |")
-        for variant in order:
+        for variant in variants_by_preference(group["variant"].unique(), n_stages, design_order):
             row = group[group["variant"] == variant].iloc[0]
             cells = [_student(student), f"{variant} student ({n_stages[variant]} hops x S)", str(int(row["n_seeds"]))]
             cells += [_cell(row[f"path_{m}_mean"], row[f"path_{m}_std"], digits) for m, digits in CURVE_METRICS]
@@ -137,12 +127,12 @@ def stage_table(stages: pd.DataFrame) -> str:
 def attribute_tables(stages: pd.DataFrame, curve: pd.DataFrame, design_order: list[str]) -> str:
     """Per student, one row per attribute: the teacher's accuracy, the baseline's at each of its points, every
     variant's path student's."""
-    n_stages = _n_stages(curve)
+    n_stages = n_stages_per_variant(curve)
     hop = int(curve["hop_steps"].iloc[0])
     attributes = [c.removesuffix("_accuracy_mean") for c in stages.columns if c.endswith("_accuracy_mean")]
     tables = []
     for student, group in stages.groupby("student", sort=False):
-        order = _preferred_variants(group["variant"].unique(), n_stages, design_order)
+        order = variants_by_preference(group["variant"].unique(), n_stages, design_order)
         columns = {"teacher": group[group["model"] == "teacher"].iloc[0]}
         points = {}
         for variant in order:

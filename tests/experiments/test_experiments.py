@@ -7,7 +7,9 @@ import yaml
 from pydantic import ValidationError
 
 from delta_diff.experiments import ExperimentDesign, aggregate_results, expand_runs, results_figure
-from delta_diff.experiments.aggregate import curve_table, mean_spread_markdown, paired_differences, stage_table
+from delta_diff.experiments.aggregate import (
+    baseline_curve_per_student, curve_table, mean_spread_markdown, n_stages_per_variant, paired_differences,
+    stage_table, variants_by_preference)
 from delta_diff.experiments.figures import curve_figure, paired_figure
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
@@ -194,6 +196,29 @@ def test_a_curve_point_a_run_lacks_comes_from_the_run_that_trained_the_same_base
     # a run whose shared points disagree is another job: nothing is taken from it
     lone = fake_run(tmp_path, "lone", "path_n3", 0, 0.6, 0.65, curve={100: 0.45}, n_stages=3)
     assert list(curve_table([n2, lone]).query("variant == 'path_n3'")["baseline_steps"]) == [100, 300]
+
+
+def test_each_student_has_one_baseline_curve_and_the_figure_puts_every_variants_student_beside_it(tmp_path):
+    # two seeds of N = 2, one of N = 3 (an experiment stopped in its second seed): the 100- and 200-step points are
+    # read from path_n2 (fewest stages, more seeds), the 300-step one from path_n3, the only variant that has it
+    n2 = [fake_run(tmp_path, f"n2_{s}", "path_n2", s, 0.6, 0.6 + 0.1 * s, curve={100: 0.5}) for s in range(2)]
+    n3 = fake_run(tmp_path, "n3_0", "path_n3", 0, 0.7, 0.65, curve={100: 0.5}, n_stages=3)
+    curve = curve_table([*n2, n3])
+    assert n_stages_per_variant(curve) == {"path_n2": 2, "path_n3": 3}
+    baseline = baseline_curve_per_student(curve, ["path_n3", "path_n2"])
+    assert list(baseline["baseline_steps"]) == [100, 200, 300]
+    assert list(baseline["source_variant"]) == ["path_n2", "path_n2", "path_n3"]
+    assert list(baseline["n_seeds"]) == [2, 2, 1]
+    assert baseline["world_score_mean"].iloc[1] == pytest.approx(0.65)  # the N = 2 runs' finals, 0.6 and 0.7
+    assert variants_by_preference(["target_teacher", "path_n3", "path_n2"], {"target_teacher": 3, "path_n3": 3,
+                                  "path_n2": 2}, ["target_teacher", "path_n2", "path_n3"]) == \
+        ["path_n2", "path_n3", "target_teacher"]
+    figure = curve_figure(curve, ["path_n2", "path_n3"])
+    axes = figure.axes
+    assert len(axes) == 3  # one student x three metrics: one row, not one per variant
+    assert [len(ax.containers) for ax in axes] == [2, 2, 2]  # each variant's student, with its error bar
+    student_x = sorted(c.lines[0].get_xdata()[0] for c in axes[0].containers)
+    assert student_x[0] == pytest.approx(200, abs=10) and student_x[1] == pytest.approx(300, abs=10)  # at N x S
 
 
 @pytest.mark.slow

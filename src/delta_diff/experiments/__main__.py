@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     curve = curve_table(finished)
     if not curve.empty:
         curve.to_csv(output / "results_curve.csv", index=False)
-        curve_figure(curve).savefig(output / "results_curve.png", dpi=110)
+        curve_figure(curve, [v.name for v in design.variants]).savefig(output / "results_curve.png", dpi=110)
     print(summary.to_string(index=False))
     return 0
 

@@ -197,6 +197,35 @@ def curve_table(folders: list[Path]) -> pd.DataFrame:
     return summary.sort_values(["variant", "student", "baseline_steps"], kind="stable").reset_index(drop=True)
 
 
+def n_stages_per_variant(curve: pd.DataFrame) -> dict[str, int]:
+    """N per variant of a ``curve_table``: its baseline's last point over its steps per hop."""
+    return {variant: int(group["baseline_steps"].max() // group["hop_steps"].iloc[0])
+            for variant, group in curve.groupby("variant", sort=False)}
+
+
+def variants_by_preference(variants, n_stages: dict[str, int], design_order: list[str]) -> list[str]:
+    """Fewest stages first; among equals the plain paths (``path_nN``) before the ablations, then the design's
+    order: the variant a shared baseline point is read from (it has the most seeds soonest)."""
+    rank = {v: i for i, v in enumerate(design_order)}
+    return sorted(variants, key=lambda v: (n_stages.get(v, 99), not v.startswith("path_n"), rank.get(v, len(rank))))
+
+
+def baseline_curve_per_student(curve: pd.DataFrame, design_order: list[str]) -> pd.DataFrame:
+    """One baseline curve per student from a ``curve_table``: the runs of one student and seed train one baseline
+    job (an N = 3 run resumes N = 2's), so each point is read from the preferred variant that has it
+    (``variants_by_preference``), rather than repeated once per variant. Columns as ``curve_table``'s, plus
+    ``source_variant``."""
+    n_stages = n_stages_per_variant(curve)
+    rows = []
+    for student, group in curve.groupby("student", sort=False):
+        order = variants_by_preference(group["variant"].unique(), n_stages, design_order)
+        for steps in sorted(group["baseline_steps"].unique()):
+            at = group[group["baseline_steps"] == steps]
+            source = next(v for v in order if v in set(at["variant"]))
+            rows.append({**at[at["variant"] == source].iloc[0].to_dict(), "source_variant": source})
+    return pd.DataFrame(rows)
+
+
 def _fill_from_same_jobs(runs: list[dict]) -> None:
     """Runs of one student, seed and S train the same baseline job (the runner shares its checkpoints, so an N = 3
     run resumes N = 2's at 2 x S), but a run that resumed a finished shorter job has no measurement at that job's

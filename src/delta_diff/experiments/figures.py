@@ -1,6 +1,6 @@
 """The experiment's figures, drawn from ``aggregate``'s tables: each run's metrics side by side (``results.png``),
-the paired path-minus-baseline differences per protocol (``results_paired.png``) and the baseline along its one
-long run against the path's student (``results_curve.png``)."""
+the paired path-minus-baseline differences per protocol (``results_paired.png``) and, per student, the baseline
+along its one long run against every variant's path student (``results_curve.png``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ matplotlib.use("Agg")  # files only: the experiment runs headless
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .aggregate import PROTOCOLS, path_minus_baseline  # noqa: E402
+from .aggregate import (  # noqa: E402
+    PROTOCOLS, baseline_curve_per_student, n_stages_per_variant, path_minus_baseline, variants_by_preference)
 
 
 def results_figure(per_run: pd.DataFrame, metrics=("world_score_of_teacher", "psnr_vs_teacher_db",
@@ -71,26 +72,50 @@ def paired_figure(per_run: pd.DataFrame, metrics=("world_score", "psnr_vs_teache
     return figure
 
 
-def curve_figure(curve: pd.DataFrame, metrics=("world_score_of_teacher", "psnr_vs_teacher_db",
-                                               "attention_alignment_with_teacher")):
-    """Per variant x student (rows) and metric (columns): the baseline's mean over seeds against its steps, a band
-    of one std, the path's student as a dashed line; the one-hop (S) and equal-compute (N x S) points marked."""
-    labels = list(dict.fromkeys(zip(curve["variant"], curve["student"])))
-    figure, axes = plt.subplots(len(labels), len(metrics), figsize=(4.2 * len(metrics), 2.8 * len(labels)),
+MARKERS = ("s", "D", "^", "v", "P", "X")  # one marker and colour per variant; red is the baseline's
+COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:olive")
+CURVE_TITLES = {"world_score_of_teacher": "world score / teacher's", "psnr_vs_teacher_db": "PSNR to the teacher (dB)",
+                "attention_alignment_with_teacher": "attention alignment with the teacher"}
+
+
+def curve_figure(curve: pd.DataFrame, design_order: list[str] | None = None,
+                 metrics=("world_score_of_teacher", "psnr_vs_teacher_db", "attention_alignment_with_teacher")):
+    """Per student (rows) and metric (columns): the single-step baseline against its steps (mean over seeds, a band
+    of one std; one curve per student, ``baseline_curve_per_student``), and each variant's path student at its
+    total steps N x S (mean, error bar one std). The path student against the curve's first point is the one-hop
+    protocol; against the curve straight below it, equal compute."""
+    n_stages = n_stages_per_variant(curve)
+    baseline = baseline_curve_per_student(curve, design_order or [])
+    students = list(dict.fromkeys(curve["student"]))
+    hop = int(curve["hop_steps"].iloc[0])
+    figure, axes = plt.subplots(len(students), len(metrics), figsize=(4.6 * len(metrics), 3.4 * len(students)),
                                 squeeze=False)
-    for i, (variant, student) in enumerate(labels):
-        part = curve[(curve["variant"] == variant) & (curve["student"] == student)]
-        x = part["baseline_steps"]
+    for i, student in enumerate(students):
+        points = baseline[baseline["student"] == student]
+        variants = variants_by_preference(curve[curve["student"] == student]["variant"].unique(), n_stages,
+                                          design_order or [])
         for ax, metric in zip(axes[i], metrics):
-            mean, std = part[f"{metric}_mean"], part[f"{metric}_std"].fillna(0.0)
-            ax.plot(x, mean, "o-", color="tab:red", label="baseline (one run)")
+            x, mean = points["baseline_steps"], points[f"{metric}_mean"]
+            std = points[f"{metric}_std"].fillna(0.0)
+            ax.plot(x, mean, "o-", color="tab:red", label="single-step baseline")
             ax.fill_between(x, mean - std, mean + std, color="tab:red", alpha=0.15)
-            path = part[f"path_{metric}_mean"].iloc[0]
-            ax.axhline(path, color="tab:blue", linestyle="--", label="path's student")
-            ax.axvline(part["hop_steps"].iloc[0], color="grey", linewidth=0.8, linestyle=":")
-            ax.axvline(x.max(), color="grey", linewidth=0.8, linestyle=":")
-            ax.set_title(f"{variant} / {student}: {metric}", fontsize=8)
-            ax.set_xlabel("baseline steps (dotted: one hop S, equal compute N x S)", fontsize=7)
+            ax.axhline(mean.iloc[0], color="tab:red", linewidth=0.8, linestyle="--",
+                       label="baseline at S (the one-hop protocol)")
+            for k, variant in enumerate(variants):
+                row = curve[(curve["student"] == student) & (curve["variant"] == variant)].iloc[0]
+                # side by side around N x S, so students of the same N do not hide each other
+                at = n_stages[variant] * hop + (k - (len(variants) - 1) / 2) * 0.04 * hop
+                ax.errorbar([at], [row[f"path_{metric}_mean"]], yerr=[0.0 if pd.isna(row[f"path_{metric}_std"])
+                                                                     else row[f"path_{metric}_std"]],
+                            fmt=MARKERS[k % len(MARKERS)], color=COLOURS[k % len(COLOURS)], capsize=3,
+                            label=f"{variant} student")
+            ax.axvline(hop, color="grey", linewidth=0.8, linestyle=":")
+            ax.set_title(f"{student}: {CURVE_TITLES.get(metric, metric)}", fontsize=9)
+            ax.set_xlabel(f"distillation steps (S = {hop:,} per hop; a path student at N x S)", fontsize=7)
         axes[i][0].legend(fontsize=7)
+    figure.suptitle(f"The baseline along its run and each path's student (mean ± std over seeds, at most "
+                    f"{int(curve['n_seeds'].max())}): "
+                    "one hop = the curve's first point, equal compute = the curve below the student", fontsize=9)
     figure.tight_layout()
     return figure
+
