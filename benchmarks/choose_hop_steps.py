@@ -7,6 +7,11 @@ It refuses (exit 3, nothing written) a world with no knowledge gap to test: the 
 ``--max-share`` of the teacher on the search prompts, with the spread over seeds smaller than the gap (issue 15's
 bar); otherwise every student would match the teacher and 18 hour-long runs could not show the claim either way.
 
+It warns (stderr; S is still written) when S is the curve's last point: the rule then found no plateau within the
+measured steps, and the baseline may well still be rising at S (world v7: S = 1,800 was the curve's end, and the
+claim runs' baselines went on from 0.93 to 0.97 of the teacher by 3S). Measure a longer curve first if the claim
+needs S at the plateau.
+
     .venv/bin/python benchmarks/choose_hop_steps.py data/08_reporting/world_v2/gap_curve.json \
         --within 0.02 --design conf/world_v2/experiment_claim.yml
 """
@@ -26,6 +31,18 @@ def choose(summary: dict[str, dict], within: float) -> int:
     curve = {int(steps): row["search_score_over_teacher_mean"] for steps, row in summary.items()}
     best = max(curve.values())
     return min(steps for steps, score in curve.items() if score >= best - within)
+
+
+def plateau_warning(summary: dict[str, dict], steps: int) -> str | None:
+    """Why S may not be near the baseline's plateau (it is the curve's last point), or None."""
+    points = sorted(int(s) for s in summary)
+    if steps != points[-1] or len(points) < 2:
+        return None
+    rise = (summary[str(steps)]["search_score_over_teacher_mean"]
+            - summary[str(points[-2])]["search_score_over_teacher_mean"])
+    return (f"S = {steps} is the curve's last point (the last interval still changed the search score by "
+            f"{rise:+.3f} of the teacher's): no plateau within the measured steps, the baseline may still be "
+            "rising at S. Measure a longer curve (gap_curve.py --steps) if the claim needs S at the plateau")
 
 
 def no_gap_problem(row: dict, max_share: float) -> str | None:
@@ -64,6 +81,9 @@ def main() -> None:
               f"{row['n_seeds']:>5}")
     steps = choose(summary, args.within)
     print(f"S = {steps} (fewest steps within {args.within} of the curve's best on the search prompts)")
+    warning = plateau_warning(summary, steps)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     problem = no_gap_problem(summary[str(steps)], args.max_share)
     if problem:
         print(f"error: no knowledge gap to test at S = {steps}: {problem}. Make the world harder (README, World v5), "

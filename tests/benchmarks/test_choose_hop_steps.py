@@ -24,6 +24,23 @@ def test_the_fewest_steps_within_the_margin_of_the_best_point_are_chosen():
     assert choose_hop_steps.choose(summary(points), within=0.0) == 600
 
 
+def test_an_s_at_the_curves_end_is_written_with_a_warning_that_no_plateau_was_measured(tmp_path, monkeypatch,
+                                                                                       capsys):
+    # world v7's curve: its best search score was its last point, so S was the curve's end and the baseline went
+    # on rising in the claim runs; a chooser that says nothing lets that pass as "near the plateau"
+    curve, design = tmp_path / "curve.json", tmp_path / "design.yml"
+    curve.write_text(json.dumps({"summary": summary([(150, 0.70), (300, 0.80), (450, 0.86)])}))
+    design.write_text("params:\n    distill_stage.stage.distillation.steps: 111  # S\n")
+    monkeypatch.setattr("sys.argv", ["x", str(curve), "--design", str(design)])
+    choose_hop_steps.main()
+    assert "steps: 450" in design.read_text()
+    assert "warning: S = 450 is the curve's last point (the last interval still changed the search score by " \
+           "+0.060" in capsys.readouterr().err
+    curve.write_text(json.dumps({"summary": summary([(150, 0.70), (300, 0.85), (450, 0.86)])}))
+    choose_hop_steps.main()
+    assert "steps: 300" in design.read_text() and "warning" not in capsys.readouterr().err
+
+
 def test_the_choice_is_written_into_the_design(tmp_path, monkeypatch):
     curve, design = tmp_path / "curve.json", tmp_path / "design.yml"
     curve.write_text(json.dumps({"summary": summary([(150, 0.5), (300, 0.9)])}))
