@@ -72,10 +72,6 @@ EXERCISED_BY = {
     "kedro run --verbose-errors": f"{HERE}::test_verbose_errors_shows_the_traceback",
     "KEDRO_DISABLE_TELEMETRY=1 .venv/bin/kedro run --pipelines teacher":
         "tests/pipelines/test_teacher_pipeline.py::test_teacher_pipeline_trains_saves_and_resumes",
-    # a benchmark chain of hours (benchmarks are not tests): its own step, writing S into the design, is tested;
-    # the other two are gap_curve.py and the experiments CLI above
-    "nohup sh benchmarks/claim.sh world_v5 > claim_v5.log 2>&1 &":
-        "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
     ".venv/bin/python benchmarks/gap_curve_table.py data/08_reporting/world_v6/gap_curve.json --attributes":
         "tests/benchmarks/test_gap_curve_table.py::"
         "test_the_readmes_world_v6_table_is_what_the_script_prints_from_the_committed_record",
@@ -87,13 +83,6 @@ EXERCISED_BY = {
         "test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_record",
     ".venv/bin/python benchmarks/gap_curves_figure.py --out data/08_reporting/gap_curves.png":
         "tests/benchmarks/test_gap_curves_figure.py::test_the_figure_is_written_with_one_line_per_world_and_the_bar",
-    # world v5's claim, run with the gap gate lifted: the rule's S written into the design, then the experiment
-    ".venv/bin/python benchmarks/choose_hop_steps.py data/08_reporting/world_v5/gap_curve.json --within 0.02 "
-    "--max-share 1 --design conf/world_v5/experiment_claim.yml":
-        "tests/benchmarks/test_choose_hop_steps.py::test_a_world_without_a_gap_at_s_is_refused_and_the_design_is_left_alone",
-    "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nohup nice -n 5 .venv/bin/python -m delta_diff.experiments "
-    "conf/world_v5/experiment_claim.yml > claim_v5.log 2>&1 &":
-        "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     # world v6's chain: its teacher (the pipeline at micro size on v6's configuration), then claim.sh, whose
     # refusal of a teacher that did not pass competence is what stands between the two
     "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v6 --pipelines teacher":
@@ -103,13 +92,17 @@ EXERCISED_BY = {
     # world v7's chain, the same two steps
     "KEDRO_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=2 nice -n 5 .venv/bin/kedro run --env world_v7 --pipelines teacher":
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
-    ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7":
+    ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7 --attributes":
         "tests/benchmarks/test_claim_tables.py::test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_aggregates",
+    ".venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim.yml --aggregate-only":
+        "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v5 --attributes":
         "tests/benchmarks/test_claim_tables.py::test_the_curve_gives_the_baseline_at_each_multiple_of_s_then_each_variants_student",
     # the world record of a shipped teacher: the node runs in every teacher pipeline test (v7's checks the file)
     "kedro run --env world_vN --pipelines teacher --nodes record_teacher_world":
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
+    # a benchmark chain of hours (benchmarks are not tests): its own step, writing S into the design, is tested;
+    # the other two are gap_curve.py and the experiments CLI above
     "nohup sh benchmarks/claim.sh world_v7 > claim_v7.log 2>&1 &":  # its teacher passed: the chain runs on
         "tests/benchmarks/test_choose_hop_steps.py::test_the_choice_is_written_into_the_design",
     ".venv/bin/python benchmarks/teacher_at_step.py --env world_v7 --out data/08_reporting/world_v7/at_step":
