@@ -118,4 +118,3 @@ def curve_figure(curve: pd.DataFrame, design_order: list[str] | None = None,
                     "one hop = the curve's first point, equal compute = the curve below the student", fontsize=9)
     figure.tight_layout()
     return figure
-
