@@ -81,6 +81,9 @@ EXERCISED_BY = {
     ".venv/bin/python benchmarks/gap_curve_table.py data/08_reporting/world_v7/gap_curve.json --attributes":
         "tests/benchmarks/test_gap_curve_table.py::"
         "test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_record",
+    ".venv/bin/python benchmarks/gap_curve_table.py data/08_reporting/world_v7/plateau_probe/gap_curve.json "
+    "--attributes": "tests/benchmarks/test_gap_curve_table.py::"
+                    "test_the_readmes_world_v7_plateau_probe_tables_are_what_the_script_prints_from_its_record",
     ".venv/bin/python benchmarks/gap_curves_figure.py --out data/08_reporting/gap_curves.png":
         "tests/benchmarks/test_gap_curves_figure.py::test_the_figure_is_written_with_one_line_per_world_and_the_bar",
     # world v6's chain: its teacher (the pipeline at micro size on v6's configuration), then claim.sh, whose

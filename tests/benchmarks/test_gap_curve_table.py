@@ -53,6 +53,21 @@ def test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committ
     assert table in readme and attributes in readme
 
 
+def test_the_readmes_world_v7_plateau_probe_tables_are_what_the_script_prints_from_its_record(capsys):
+    """Issue 15, Must 3 ("say where the plateau is"): one seed of the Tiny baseline to 5S = 9,000 steps, whose
+    search-prompt curve the README reads as level from 3,600 steps on."""
+    record = PROJECT_ROOT / "data/08_reporting/world_v7/plateau_probe/gap_curve.json"
+    assert gap_curve_table.main([str(record), "--attributes"]) == 0
+    table, attributes = capsys.readouterr().out.strip().split("\n\n")
+    assert table.splitlines()[0].endswith("| 8100 | 9000 |") and "±" not in table
+    summary = json.loads(record.read_text())["summary"]
+    search = {int(steps): row["search_score_over_teacher_mean"] for steps, row in summary.items()}
+    best = max(search.values())
+    assert min(steps for steps, score in search.items() if score >= best - 0.02) == 3600  # the rule's S on it
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert table in readme and attributes in readme
+
+
 @pytest.mark.parametrize("content", ["not json", json.dumps({"students": []})])
 def test_a_file_that_is_not_a_gap_curve_is_named(tmp_path, capsys, content):
     bad = tmp_path / "curve.json"
