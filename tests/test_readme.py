@@ -97,8 +97,6 @@ EXERCISED_BY = {
         "tests/pipelines/test_teacher_pipeline.py::test_a_counting_world_teacher_trains_through_the_pipeline",
     ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7 --attributes":
         "tests/benchmarks/test_claim_tables.py::test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committed_aggregates",
-    ".venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim.yml --aggregate-only":
-        "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v5 --attributes":
         "tests/benchmarks/test_claim_tables.py::test_the_curve_gives_the_baseline_at_each_multiple_of_s_then_each_variants_student",
     # the world record of a shipped teacher: the node runs in every teacher pipeline test (v7's checks the file)
