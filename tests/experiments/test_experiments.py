@@ -13,7 +13,7 @@ from delta_diff.experiments.aggregate import (
 from delta_diff.experiments.figures import curve_figure, paired_figure
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
-from delta_diff.experiments.runner import DONE, base_stage_steps
+from delta_diff.experiments.runner import DONE, UnknownRunPattern, base_stage_steps, run_experiment
 from delta_diff.project_config import load_project_config
 from delta_diff.world import WorldSpec
 
@@ -249,6 +249,32 @@ def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     (output / "results_paired.csv").unlink()
     assert main(["micro.yml", "--aggregate-only"]) == 0  # the aggregates again, from the finished runs alone
     assert len(pd.read_csv(output / "results_paired.csv")) == 2 and (run / DONE).stat().st_mtime == stamp
+
+
+def test_only_runs_the_selected_runs_but_aggregates_every_finished_one(tmp_path, caplog, capsys, monkeypatch):
+    """A first look (`--only`) before a long experiment: the rest wait, runs done earlier still count."""
+    design = ExperimentDesign(name="x", output=str(tmp_path / "out"), seeds=[0, 1], seed_params=[], variants=[
+        {"name": "path_n2", "students": ["bk-sdm-small", "bk-sdm-tiny"], "n_stages": 2}])
+    done = tmp_path / "out/runs/path_n2__bk-sdm-small__seed1"
+    done.mkdir(parents=True)
+    (done / DONE).write_text("{}")
+    with caplog.at_level("INFO"):
+        finished = run_experiment(design, PROJECT_ROOT, dry_run=True, only=["path_n2__bk-sdm-tiny__seed*"])
+    assert finished == [done]
+    would_run = [line for line in caplog.messages if "would run" in line]
+    assert [line.split(":")[0].split("] ")[1] for line in would_run] == ["path_n2__bk-sdm-tiny__seed0",
+                                                                          "path_n2__bk-sdm-tiny__seed1"]
+    assert sum("not selected by --only" in line for line in caplog.messages) == 1  # small seed 0
+    # a pattern that names no run is a typo: refused before any work, naming the pattern
+    with pytest.raises(UnknownRunPattern, match=r"--only path_n2_tiny\* names none"):
+        run_experiment(design, PROJECT_ROOT, dry_run=True, only=["path_n2__bk-sdm-tiny__seed0", "path_n2_tiny*"])
+    # and from the command line, exit 2 with the message
+    from delta_diff.experiments.__main__ import main
+
+    (tmp_path / "design.yml").write_text(yaml.safe_dump({"experiment": design.model_dump()}))
+    monkeypatch.chdir(PROJECT_ROOT)
+    assert main([str(tmp_path / "design.yml"), "--dry-run", "--only", "path_n2_tiny*"]) == 2
+    assert "names none of the design's runs" in capsys.readouterr().err
 
 
 def _flatten(group, prefix=""):

@@ -1,4 +1,4 @@
-"""python -m delta_diff.experiments conf/base/experiment_claim.yml [--dry-run | --aggregate-only]
+"""python -m delta_diff.experiments conf/base/experiment_claim.yml [--dry-run | --aggregate-only] [--only PATTERN ...]
 
 Runs every `kedro run` of the experiment (skipping finished ones), then writes into <output>/:
 results_per_run.csv, results_summary.{csv,md} (mean ± std per variant x student x method), results_paired.csv
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from .aggregate import aggregate_results, curve_table, mean_spread_markdown, paired_differences, stage_table
 from .design import ExperimentDesign
 from .figures import curve_figure, paired_figure, results_figure
-from .runner import run_experiment
+from .runner import UnknownRunPattern, run_experiment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their overrides, run nothing")
     parser.add_argument("--aggregate-only", action="store_true",
                         help="run nothing; aggregate the runs finished so far (e.g. while the experiment goes on)")
+    parser.add_argument("--only", nargs="+", metavar="PATTERN",
+                        help="run only the runs whose names match one of these shell patterns (e.g. "
+                             "'path_n?__bk-sdm-tiny__seed0'); finished runs still count in the aggregates")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
@@ -39,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (project / "conf" / "base").is_dir():
         print("error: run from the project root (no conf/base here)", file=sys.stderr)
         return 2
-    finished = run_experiment(design, project, dry_run=args.dry_run or args.aggregate_only)
+    try:
+        finished = run_experiment(design, project, dry_run=args.dry_run or args.aggregate_only, only=args.only)
+    except UnknownRunPattern as error:  # refused before any work
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.dry_run or not finished:
         return 0
     output = project / design.output

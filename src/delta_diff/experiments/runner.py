@@ -9,11 +9,12 @@ import os
 import subprocess
 import sys
 import time
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from delta_diff.project_config import load_project_config
 
-from .design import ExperimentDesign, expand_runs
+from .design import ExperimentDesign, RunSpec, expand_runs
 from .run_folder import make_run_folder
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,27 @@ def base_stage_steps(project: Path, env: str | None = None) -> int:
     return int(parameters["distill_stage"]["stage"]["distillation"]["steps"])
 
 
-def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = False) -> list[Path]:
-    """Every run of ``design``; returns the finished run folders in design order."""
+class UnknownRunPattern(ValueError):
+    """An ``--only`` pattern that names none of the design's runs (a typo would otherwise run nothing, silently)."""
+
+
+def unmatched_patterns(runs: list[RunSpec], only: list[str]) -> list[str]:
+    """The patterns of ``only`` (shell-style, e.g. ``path_n?__bk-sdm-tiny__seed0``) that name none of ``runs``."""
+    return [pattern for pattern in only if not any(fnmatchcase(run.name, pattern) for run in runs)]
+
+
+def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = False,
+                   only: list[str] | None = None) -> list[Path]:
+    """Every run of ``design`` -- or, with ``only``, the runs whose names match one of its patterns (a first look
+    before a long experiment; the rest later, with the same design) -- and returns every finished run folder,
+    selected or not, in run order, so the aggregates cover all that is done."""
     # Seed by seed, so that a stopped experiment leaves every variant with the same seeds done.
     runs = sorted(expand_runs(design, base_stage_steps(project, design.env)), key=lambda run: run.seed)
+    if only:
+        unmatched = unmatched_patterns(runs, only)
+        if unmatched:
+            raise UnknownRunPattern(f"--only {' '.join(unmatched)} names none of the design's runs "
+                             f"({', '.join(run.name for run in runs[:3])}, ...; see --dry-run)")
     root = project / design.output / "runs"
     finished = []
     for index, run in enumerate(runs, 1):
@@ -38,6 +56,9 @@ def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = Fals
         if (folder / DONE).is_file():
             logger.info("[%d/%d] %s: finished earlier, skipped", index, len(runs), run.name)
             finished.append(folder)
+            continue
+        if only and not any(fnmatchcase(run.name, pattern) for pattern in only):
+            logger.info("[%d/%d] %s: not selected by --only, left for later", index, len(runs), run.name)
             continue
         if dry_run:
             logger.info("[%d/%d] %s: would run with %s", index, len(runs), run.name, json.dumps(run.params))
