@@ -12,11 +12,15 @@ Tables (mean ± std over seeds):
 - **stages**: every model along each path and the baseline at S and at N x S, as "score / teacher, dB, alignment"
   (``results_stages.csv``);
 - **attributes** (``--attributes``): each prompt attribute's accuracy, per student: the teacher, the baseline at
-  each point of its curve and every variant's path student -- which part of the prompt the students miss.
+  each point of its curve and every variant's path student -- which part of the prompt the students miss;
+- **against** (``--against OTHER_FOLDER``): the runs both experiments hold (same variant, student and seed), one row
+  per run and experiment, so the same design at two S (steps per hop) is read side by side, run by run
+  (``results_per_run.csv`` and ``results_curve.csv`` of each).
 
 Usage, from the project root:
 
     .venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7 --attributes
+    .venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7_s3600 --against data/09_experiments/claim_v7
 """
 
 from __future__ import annotations
@@ -156,10 +160,44 @@ def attribute_tables(stages: pd.DataFrame, curve: pd.DataFrame, design_order: li
     return "\n\n".join(tables)
 
 
+def _run_cell(row: pd.Series) -> str:
+    return (f"{row['world_score_of_teacher']:.3f} / {row['psnr_vs_teacher_db']:.1f} / "
+            f"{row['attention_alignment_with_teacher']:.3f}")
+
+
+def _difference_cell(path: pd.Series, baseline: pd.Series) -> str:
+    return " / ".join(f"{path[m] - baseline[m]:+.{digits}f}" for m, digits in PAIRED_METRICS)
+
+
+def against_table(experiments: list[tuple[pd.DataFrame, int]]) -> str:
+    """``experiments``: (results_per_run, S) of each experiment; the runs all of them hold, run by run, each
+    experiment's row under the other's."""
+    keys = ["variant", "student", "seed"]
+    shared = set.intersection(*(set(map(tuple, per_run[keys].drop_duplicates().values)) for per_run, _ in experiments))
+    if not shared:
+        raise ValueError("the experiments hold no run in common (same variant, student and seed)")
+    lines = ["| variant | student | seed | S | path student | baseline at S | baseline at N x S | one hop: path - "
+             "baseline | equal compute: path - baseline |", "|---|---|---:|---:|---|---|---|---|---|"]
+    first = experiments[0][0]
+    order = [run for run in map(tuple, first[keys].drop_duplicates().values) if run in shared]
+    for variant, student, seed in order:
+        for per_run, hop in experiments:
+            run = per_run[(per_run["variant"] == variant) & (per_run["student"] == student) & (per_run["seed"] == seed)]
+            method = run.set_index("method")
+            path, at_hop, at_total = (method.loc[m] for m in ("path", "baseline_1hop", "baseline"))
+            cells = [variant, _student(student), str(seed), f"{hop:,}", _run_cell(path), _run_cell(at_hop),
+                     _run_cell(at_total), _difference_cell(path, at_hop), _difference_cell(path, at_total)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="an experiment's output folder (e.g. data/09_experiments/claim_v7)")
     parser.add_argument("--attributes", action="store_true", help="also print the per-attribute tables")
+    parser.add_argument("--against", type=Path, metavar="OTHER_FOLDER",
+                        help="also print the runs both experiments hold side by side (e.g. the same design at "
+                             "another S)")
     args = parser.parse_args(argv)
     try:
         paired, curve, stages = (pd.read_csv(args.folder / f"results_{name}.csv")
@@ -168,8 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         tables = [paired_table(paired, curve), curve_table(curve, design_order), stage_table(stages)]
         if args.attributes:
             tables.append(attribute_tables(stages, curve, design_order))
+        if args.against:
+            experiments = [(pd.read_csv(folder / "results_per_run.csv"),
+                            int(pd.read_csv(folder / "results_curve.csv")["hop_steps"].iloc[0]))
+                           for folder in (args.folder, args.against)]
+            tables.append(against_table(experiments))
     except (OSError, ValueError, KeyError, IndexError, StopIteration) as error:
-        print(f"error: {args.folder} holds no complete claim aggregates ({error!r}); write them with "
+        print(f"error: {args.folder}{' or ' + str(args.against) if args.against else ''} holds no complete claim aggregates ({error!r}); write them with "
               "`python -m delta_diff.experiments <design> --aggregate-only`", file=sys.stderr)
         return 2
     print("\n\n".join(tables))

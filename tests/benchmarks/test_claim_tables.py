@@ -5,6 +5,8 @@ folder without aggregates is named."""
 
 import importlib.util
 
+import pandas as pd
+
 from tests.conftest import PROJECT_ROOT
 
 spec = importlib.util.spec_from_file_location("claim_tables", PROJECT_ROOT / "benchmarks" / "claim_tables.py")
@@ -59,3 +61,29 @@ def test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committ
     readme = (PROJECT_ROOT / "README.md").read_text()
     for table in (paired, curve, stages, tiny):
         assert table in readme
+
+
+def test_the_same_design_at_two_s_is_read_run_by_run_and_a_shared_baseline_job_gives_the_same_numbers(capsys, tmp_path):
+    """World v7's claim at S = 3,600 against the one at S = 1,800: an N = 2 run's baseline at S = 3,600 is the
+    very distillation the S = 1,800 run kept at N x S = 3,600 (same seed, data and steps, retrained in its own
+    experiment folder), so the two cells must agree to the digit -- the runs are deterministic and the table pairs
+    the right rows."""
+    s3600, s1800 = (PROJECT_ROOT / "data" / "09_experiments" / name for name in ("claim_v7_s3600", "claim_v7"))
+    assert claim_tables.main([str(s3600), "--against", str(s1800)]) == 0
+    against = capsys.readouterr().out.strip().split("\n\n")[-1].splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in against[2:]]
+    assert len(rows) >= 2 and len(rows) % 2 == 0
+    for longer, shorter in zip(rows[::2], rows[1::2]):
+        assert longer[:3] == shorter[:3] and (longer[3], shorter[3]) == ("3,600", "1,800")  # same run, both S
+        if longer[0] == "path_n2":
+            assert longer[5] == shorter[6]  # baseline at S = 3,600 here == baseline at N x S = 3,600 there
+    # experiments with no run in common are named, not printed as an empty table
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("paired", "curve", "stages", "per_run"):
+        table = pd.read_csv(s3600 / f"results_{name}.csv")
+        if "seed" in table:
+            table["seed"] += 100
+        table.to_csv(other / f"results_{name}.csv", index=False)
+    assert claim_tables.main([str(other), "--against", str(s1800)]) == 2
+    assert "no run in common" in capsys.readouterr().err
