@@ -39,6 +39,12 @@ EXERCISED_BY = {
         f"{HERE}::test_the_claim_experiment_dry_run_lists_its_runs",
     "nohup .venv/bin/python -m delta_diff.experiments conf/base/experiment_claim.yml > claim.log 2>&1 &":
         "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
+    "nohup .venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim_s3600.yml --only "
+    "'path_n?__bk-sdm-tiny__seed*' > claim_v7_s3600.log 2>&1 &":
+        "tests/experiments/test_experiments.py::test_only_runs_the_selected_runs_but_aggregates_every_finished_one",
+    ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7_s3600 --against "
+    "data/09_experiments/claim_v7": "tests/benchmarks/test_claim_tables.py::"
+                                    "test_the_readmes_s3600_tables_are_what_the_script_prints_from_the_committed_aggregates",
     ".venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim.yml --aggregate-only":
         "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     ".venv/bin/python -m delta_diff.sd_shaped --variant sd-v1-4 --out data/01_raw/sd-v1-4-shaped":
