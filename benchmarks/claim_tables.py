@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                            for folder in (args.folder, args.against)]
             tables.append(against_table(experiments))
     except (OSError, ValueError, KeyError, IndexError, StopIteration) as error:
-        print(f"error: {args.folder}{' or ' + str(args.against) if args.against else ''} holds no complete claim aggregates ({error!r}); write them with "
+        folders = f"{args.folder}{' or ' + str(args.against) if args.against else ''}"
+        print(f"error: {folders} holds no complete claim aggregates ({error!r}); write them with "
               "`python -m delta_diff.experiments <design> --aggregate-only`", file=sys.stderr)
         return 2
     print("\n\n".join(tables))

@@ -1,7 +1,8 @@
 """A claim experiment's aggregates as the README's tables (benchmarks/claim_tables.py): the README's world-v7
 tables are exactly what the script prints from the committed aggregates, world v5's paired table reads the
-numbers its summary file holds, the curve reads each baseline point from the run with the fewest stages, and a
-folder without aggregates is named."""
+numbers its summary file holds, the curve reads each baseline point from the run with the fewest stages, a
+folder without aggregates is named, and ``--against`` pairs the same runs of world v7's claim at S = 3,600 and
+S = 1,800 (the README's "At the plateau" tables)."""
 
 import importlib.util
 

@@ -48,7 +48,7 @@ def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = Fals
         unmatched = unmatched_patterns(runs, only)
         if unmatched:
             raise UnknownRunPattern(f"--only {' '.join(unmatched)} names none of the design's runs "
-                             f"({', '.join(run.name for run in runs[:3])}, ...; see --dry-run)")
+                                    f"({', '.join(run.name for run in runs[:3])}, ...; see --dry-run)")
     root = project / design.output / "runs"
     finished = []
     for index, run in enumerate(runs, 1):
