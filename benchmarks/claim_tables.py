@@ -56,7 +56,7 @@ def _variant_label(variant: str, n_stages: dict[str, int]) -> str:
 
 def paired_table(paired: pd.DataFrame, curve: pd.DataFrame) -> str:
     """One-hop rows first (the paper's protocol), then equal compute; the first row of each names S."""
-    hop = int(curve["hop_steps"].iloc[0])
+    hop = _hop_steps(curve)
     n_stages = n_stages_per_variant(curve)
     lines = ["| protocol | variant | student | seeds | world score | PSNR vs teacher dB | attn alignment |",
              "|---|---|---|---:|---:|---:|---:|"]
@@ -74,7 +74,7 @@ def paired_table(paired: pd.DataFrame, curve: pd.DataFrame) -> str:
 
 def curve_table(curve: pd.DataFrame, design_order: list[str]) -> str:
     n_stages = n_stages_per_variant(curve)
-    hop = int(curve["hop_steps"].iloc[0])
+    hop = _hop_steps(curve)
     baseline = baseline_curve_per_student(curve, design_order)
     lines = ["| student | model | seeds | world score / teacher | PSNR vs teacher dB | attn alignment |",
              "|---|---|---:|---:|---:|---:|"]
@@ -93,9 +93,15 @@ def curve_table(curve: pd.DataFrame, design_order: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _stage_cell(row: pd.Series) -> str:
-    return (f"{row['world_score_of_teacher_mean']:.3f} / {row['psnr_vs_teacher_db_mean']:.1f} / "
-            f"{row['attention_alignment_with_teacher_mean']:.3f}")
+def _model_cell(row: pd.Series, suffix: str = "_mean") -> str:
+    """"score / teacher's / dB / alignment" of one model: its means over seeds (``_mean``) or one run's (``""``)."""
+    return (f"{row['world_score_of_teacher' + suffix]:.3f} / {row['psnr_vs_teacher_db' + suffix]:.1f} / "
+            f"{row['attention_alignment_with_teacher' + suffix]:.3f}")
+
+
+def _hop_steps(curve: pd.DataFrame) -> int:
+    """S, the steps per hop, of the experiment whose ``results_curve.csv`` this is."""
+    return int(curve["hop_steps"].iloc[0])
 
 
 def _multiple_of_hop(steps: int, hop: int) -> str:
@@ -120,10 +126,10 @@ def stage_table(stages: pd.DataFrame) -> str:
                 cells.append("")
                 continue
             row = models.loc[f"stage_{n}"]
-            cells.append(f"{_stage_cell(row)} ({'student' if n == last else format(row['unet_params_mean'], ',.0f')})")
+            cells.append(f"{_model_cell(row)} ({'student' if n == last else format(row['unet_params_mean'], ',.0f')})")
         at_hop = [m for m in models.index if m.startswith("baseline_at_")]
         first = min(at_hop, key=lambda m: int(m.removeprefix("baseline_at_"))) if at_hop else None
-        cells += [_stage_cell(models.loc[m]) if m in models.index else "" for m in (first, "baseline")]
+        cells += [_model_cell(models.loc[m]) if m in models.index else "" for m in (first, "baseline")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -132,7 +138,7 @@ def attribute_tables(stages: pd.DataFrame, curve: pd.DataFrame, design_order: li
     """Per student, one row per attribute: the teacher's accuracy, the baseline's at each of its points, every
     variant's path student's."""
     n_stages = n_stages_per_variant(curve)
-    hop = int(curve["hop_steps"].iloc[0])
+    hop = _hop_steps(curve)
     attributes = [c.removesuffix("_accuracy_mean") for c in stages.columns if c.endswith("_accuracy_mean")]
     tables = []
     for student, group in stages.groupby("student", sort=False):
@@ -160,11 +166,6 @@ def attribute_tables(stages: pd.DataFrame, curve: pd.DataFrame, design_order: li
     return "\n\n".join(tables)
 
 
-def _run_cell(row: pd.Series) -> str:
-    return (f"{row['world_score_of_teacher']:.3f} / {row['psnr_vs_teacher_db']:.1f} / "
-            f"{row['attention_alignment_with_teacher']:.3f}")
-
-
 def _difference_cell(path: pd.Series, baseline: pd.Series) -> str:
     return " / ".join(f"{path[m] - baseline[m]:+.{digits}f}" for m, digits in PAIRED_METRICS)
 
@@ -185,8 +186,9 @@ def against_table(experiments: list[tuple[pd.DataFrame, int]]) -> str:
             run = per_run[(per_run["variant"] == variant) & (per_run["student"] == student) & (per_run["seed"] == seed)]
             method = run.set_index("method")
             path, at_hop, at_total = (method.loc[m] for m in ("path", "baseline_1hop", "baseline"))
-            cells = [variant, _student(student), str(seed), f"{hop:,}", _run_cell(path), _run_cell(at_hop),
-                     _run_cell(at_total), _difference_cell(path, at_hop), _difference_cell(path, at_total)]
+            cells = [variant, _student(student), str(seed), f"{hop:,}",
+                     *(_model_cell(model, "") for model in (path, at_hop, at_total)),
+                     _difference_cell(path, at_hop), _difference_cell(path, at_total)]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -207,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.attributes:
             tables.append(attribute_tables(stages, curve, design_order))
         if args.against:
-            experiments = [(pd.read_csv(folder / "results_per_run.csv"),
-                            int(pd.read_csv(folder / "results_curve.csv")["hop_steps"].iloc[0]))
-                           for folder in (args.folder, args.against)]
+            experiments = [(pd.read_csv(args.folder / "results_per_run.csv"), _hop_steps(curve)),
+                           (pd.read_csv(args.against / "results_per_run.csv"),
+                            _hop_steps(pd.read_csv(args.against / "results_curve.csv")))]
             tables.append(against_table(experiments))
     except (OSError, ValueError, KeyError, IndexError, StopIteration) as error:
         folders = f"{args.folder}{' or ' + str(args.against) if args.against else ''}"
