@@ -42,6 +42,8 @@ EXERCISED_BY = {
     "nohup .venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim_s3600.yml --only "
     "'path_n?__bk-sdm-tiny__seed*' > claim_v7_s3600.log 2>&1 &":
         "tests/experiments/test_experiments.py::test_only_runs_the_selected_runs_but_aggregates_every_finished_one",
+    "nohup .venv/bin/python -m delta_diff.experiments conf/world_v7/experiment_claim_s3600.yml > claim_v7_s3600.log "
+    "2>&1 &": "tests/experiments/test_experiments.py::test_a_micro_experiment_runs_resumes_and_aggregates",
     ".venv/bin/python benchmarks/claim_tables.py data/09_experiments/claim_v7_s3600 --against "
     "data/09_experiments/claim_v7": "tests/benchmarks/test_claim_tables.py::"
                                     "test_the_readmes_s3600_tables_are_what_the_script_prints_from_the_committed_aggregates",
