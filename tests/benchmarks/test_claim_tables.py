@@ -64,11 +64,17 @@ def test_the_readmes_world_v7_tables_are_what_the_script_prints_from_the_committ
         assert table in readme
 
 
+# S = 3,600 runs trained on 1 thread where the S = 1,800 runs had 2 (two runs side by side, 2026-12-07): float sums
+# in another order give another trajectory (README "At the plateau", the run-by-run table's note). Their records
+# predate DONE.json's omp_num_threads, hence the list.
+TRAINED_ON_ANOTHER_THREAD_COUNT = {("path_n2", "Small", "2")}
+
+
 def test_the_same_design_at_two_s_is_read_run_by_run_and_a_shared_baseline_job_gives_the_same_numbers(capsys, tmp_path):
     """World v7's claim at S = 3,600 against the one at S = 1,800: an N = 2 run's baseline at S = 3,600 is the
     very distillation the S = 1,800 run kept at N x S = 3,600 (same seed, data and steps, retrained in its own
-    experiment folder), so the two cells must agree to the digit -- the runs are deterministic and the table pairs
-    the right rows."""
+    experiment folder), so the two cells must agree to the digit -- the runs are deterministic on the same number
+    of threads and the table pairs the right rows."""
     s3600, s1800 = (PROJECT_ROOT / "data" / "09_experiments" / name for name in ("claim_v7_s3600", "claim_v7"))
     assert claim_tables.main([str(s3600), "--against", str(s1800)]) == 0
     against = capsys.readouterr().out.strip().split("\n\n")[-1].splitlines()
@@ -76,7 +82,7 @@ def test_the_same_design_at_two_s_is_read_run_by_run_and_a_shared_baseline_job_g
     assert len(rows) >= 2 and len(rows) % 2 == 0
     for longer, shorter in zip(rows[::2], rows[1::2]):
         assert longer[:3] == shorter[:3] and (longer[3], shorter[3]) == ("3,600", "1,800")  # same run, both S
-        if longer[0] == "path_n2":
+        if longer[0] == "path_n2" and tuple(longer[:3]) not in TRAINED_ON_ANOTHER_THREAD_COUNT:
             assert longer[5] == shorter[6]  # baseline at S = 3,600 here == baseline at N x S = 3,600 there
     # experiments with no run in common are named, not printed as an empty table
     other = tmp_path / "other"

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pandas as pd
@@ -243,6 +244,9 @@ def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     assert list(pd.read_csv(output / "results_curve.csv")["baseline_steps"]) == [2, 4]
     assert (output / "results_curve.png").is_file()
     (run,) = (output / "runs").iterdir()
+    record = json.loads((run / DONE).read_text())
+    assert record["wall_seconds"] > 0 and record["omp_num_threads"] == os.environ.get(
+        "OMP_NUM_THREADS", "unset (torch's default: one per core)")
     stamp = (run / DONE).stat().st_mtime
     assert main(["micro.yml"]) == 0
     assert (run / DONE).stat().st_mtime == stamp  # skipped, not rerun
