@@ -97,12 +97,14 @@ def test_the_same_design_at_two_s_is_read_run_by_run_and_a_shared_baseline_job_g
 
 
 def test_the_readmes_s3600_tables_are_what_the_script_prints_from_the_committed_aggregates(capsys):
-    """README "At the plateau": the S = 3,600 paired table and the run-by-run table against S = 1,800 come from the
-    committed aggregates (regenerating them after more runs fails this test until the README is rewritten)."""
+    """README "At the plateau": the S = 3,600 paired table, the baseline's curve and the run-by-run table against
+    S = 1,800 come from the committed aggregates (regenerating them after more runs fails this test until the README
+    is rewritten)."""
     s3600, s1800 = (PROJECT_ROOT / "data" / "09_experiments" / name for name in ("claim_v7_s3600", "claim_v7"))
     assert claim_tables.main([str(s3600), "--against", str(s1800)]) == 0
     tables = capsys.readouterr().out.strip().split("\n\n")
-    paired, against = tables[0], tables[-1]
+    paired, curve, against = tables[0], tables[1], tables[-1]
     assert paired.splitlines()[2].startswith("| one hop (baseline S = 3,600) |")
+    assert curve.splitlines()[2].startswith("| Small | baseline, 3,600 steps (S) |")
     readme = (PROJECT_ROOT / "README.md").read_text()
-    assert paired in readme and against in readme
+    assert paired in readme and curve in readme and against in readme

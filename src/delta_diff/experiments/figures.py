@@ -88,7 +88,7 @@ def curve_figure(curve: pd.DataFrame, design_order: list[str] | None = None,
     baseline = baseline_curve_per_student(curve, design_order or [])
     students = list(dict.fromkeys(curve["student"]))
     hop = int(curve["hop_steps"].iloc[0])
-    figure, axes = plt.subplots(len(students), len(metrics), figsize=(4.6 * len(metrics), 3.4 * len(students)),
+    figure, axes = plt.subplots(len(students), len(metrics), figsize=(4.6 * len(metrics) + 1.8, 3.4 * len(students)),
                                 squeeze=False)
     for i, student in enumerate(students):
         points = baseline[baseline["student"] == student]
@@ -112,7 +112,8 @@ def curve_figure(curve: pd.DataFrame, design_order: list[str] | None = None,
             ax.axvline(hop, color="grey", linewidth=0.8, linestyle=":")
             ax.set_title(f"{student}: {CURVE_TITLES.get(metric, metric)}", fontsize=9)
             ax.set_xlabel(f"distillation steps (S = {hop:,} per hop; a path student at N x S)", fontsize=7)
-        axes[i][0].legend(fontsize=7)
+        # right of the row, not inside a panel: inside, it covered the path students' points
+        axes[i][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.03, 1.0))
     figure.suptitle(f"The baseline along its run and each path's student (mean ± std over seeds, at most "
                     f"{int(curve['n_seeds'].max())}): "
                     "one hop = the curve's first point, equal compute = the curve below the student", fontsize=9)
