@@ -76,7 +76,8 @@ def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = Fals
                                "one resumes")
         seconds = time.perf_counter() - start
         # The thread count changes the order of float reductions and so the training trajectory: the same
-        # distillation on 1 and 2 threads ended 0.011 and 0.029 of the teacher's world score apart (README "At the plateau").
+        # distillation on 1 and 2 threads ended 0.011 and 0.029 of the teacher's world score apart (README "At the
+        # plateau").
         threads = os.environ.get("OMP_NUM_THREADS", "unset (torch's default: one per core)")
         (folder / DONE).write_text(json.dumps({**run.model_dump(), "wall_seconds": seconds,
                                                "omp_num_threads": threads}, indent=1))
