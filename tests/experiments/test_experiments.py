@@ -14,7 +14,8 @@ from delta_diff.experiments.aggregate import (
 from delta_diff.experiments.figures import curve_figure, paired_figure
 from delta_diff.experiments.design import BASELINE_STEPS, STAGE_STEPS, nest
 from delta_diff.experiments.run_folder import make_run_folder
-from delta_diff.experiments.runner import DONE, UnknownRunPattern, base_stage_steps, run_experiment
+from delta_diff.experiments.runner import (DONE, THREADS_UNSET, UnknownRunPattern, base_stage_steps,
+                                           run_experiment)
 from delta_diff.project_config import load_project_config
 from delta_diff.world import WorldSpec
 
@@ -245,8 +246,7 @@ def test_a_micro_experiment_runs_resumes_and_aggregates(tmp_path, monkeypatch):
     assert (output / "results_curve.png").is_file()
     (run,) = (output / "runs").iterdir()
     record = json.loads((run / DONE).read_text())
-    assert record["wall_seconds"] > 0 and record["omp_num_threads"] == os.environ.get(
-        "OMP_NUM_THREADS", "unset (torch's default: one per core)")
+    assert record["wall_seconds"] > 0 and record["omp_num_threads"] == os.environ.get("OMP_NUM_THREADS", THREADS_UNSET)
     stamp = (run / DONE).stat().st_mtime
     assert main(["micro.yml"]) == 0
     assert (run / DONE).stat().st_mtime == stamp  # skipped, not rerun

@@ -20,6 +20,7 @@ from .run_folder import make_run_folder
 logger = logging.getLogger(__name__)
 
 DONE = "DONE.json"
+THREADS_UNSET = "unset (torch's default: one per core)"  # DONE.json's omp_num_threads without OMP_NUM_THREADS
 
 
 def base_stage_steps(project: Path, env: str | None = None) -> int:
@@ -78,7 +79,7 @@ def run_experiment(design: ExperimentDesign, project: Path, dry_run: bool = Fals
         # The thread count changes the order of float reductions and so the training trajectory: the same
         # distillation on 1 and 2 threads ended 0.011 and 0.029 of the teacher's world score apart (README "At the
         # plateau").
-        threads = os.environ.get("OMP_NUM_THREADS", "unset (torch's default: one per core)")
+        threads = os.environ.get("OMP_NUM_THREADS", THREADS_UNSET)
         (folder / DONE).write_text(json.dumps({**run.model_dump(), "wall_seconds": seconds,
                                                "omp_num_threads": threads}, indent=1))
         logger.info("[%d/%d] %s: done in %.1f min", index, len(runs), run.name, seconds / 60)
